@@ -1,0 +1,54 @@
+"""Shared fixtures: real configs composed with Hydra's compose API, and small synthetic AI-Hub folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from kemotion.train import CONFIG_DIR
+
+os.environ["WANDB_MODE"] = "disabled"  # tests never start W&B; they log to CSV or nowhere
+
+
+def compose_config(tmp_path: Path, overrides: list[str] = ()) -> DictConfig:
+    """The training config as `python -m kemotion.train OVERRIDES` would see it, writing under tmp_path."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.root_dir={tmp_path}", *overrides], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+TINY_DATA = [  # a synthetic dataset small enough for unit tests
+    "data.source.images_per_class=16",
+    "data.source.n_subjects=6",
+    "data.source.long_side=320",
+    "data.source.workers=1",
+    "data.selection.n_per_class=10",
+    "data.selection.n_detector=28",
+    "data.selection.workers=2",
+    "data.crop_workers=1",
+    "data.num_workers=0",
+    "data.batch_size=8",
+    "data.image_size=32",
+    "preprocess.size=64",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_aihub(tmp_path_factory) -> Path:
+    """A synthetic dataset in the AI-Hub layout (7 classes × 16 images, long side 320), made once per session."""
+    from kemotion.data.synthetic import SyntheticAIHub
+
+    root = tmp_path_factory.mktemp("aihub")
+    return SyntheticAIHub(root, seed=3, n_subjects=6, images_per_class=16, long_side=320,
+                          missing_image_fraction=0.05, workers=1).prepare()

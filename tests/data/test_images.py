@@ -1,0 +1,158 @@
+"""Probing and loading images drawn in tmp_path: bad files, non-RGB modes, EXIF orientation, draft decoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from kemotion.data.images import BadImage, ImageInfo, load_rgb, probe_image
+
+GREY = (128, 128, 128)
+RED = (230, 20, 20)
+MARKER = 60  # side of the red square drawn at the stored frame's top-left corner
+
+
+def draw(path: Path, size=(400, 300), mode="RGB", fmt="JPEG", orientation: int | None = None) -> Path:
+    """A grey image (width, height) with a red square at the STORED top-left, saved as `fmt` under `path`."""
+    img = Image.new("RGB", size, GREY)
+    img.paste(RED, (0, 0, MARKER, MARKER))
+    img = img.convert(mode)
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    img.save(path, fmt, exif=exif, **({"quality": 95} if fmt == "JPEG" else {}))
+    return path
+
+
+def is_red(pixel: np.ndarray) -> bool:
+    return pixel[0] > 180 and pixel[1] < 80 and pixel[2] < 80
+
+
+def test_probe_plain_jpeg(tmp_path):
+    path = draw(tmp_path / "a.jpg")
+    assert probe_image(path) == ImageInfo(400, 300, 1, "JPEG", "RGB")
+
+
+def test_random_bytes_are_a_corrupt_image(tmp_path):
+    path = tmp_path / "random.jpg"
+    path.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(BadImage) as caught:
+        probe_image(path)
+    assert caught.value.kind == "corrupt image"
+    assert "random.jpg" in str(caught.value)
+
+
+def test_empty_file_is_a_corrupt_image(tmp_path):
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    with pytest.raises(BadImage, match="empty.jpg.*empty file") as caught:
+        probe_image(path)
+    assert caught.value.kind == "corrupt image"
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_truncated_jpeg(tmp_path, progressive):
+    whole = tmp_path / "whole.jpg"
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (300, 400, 3), np.uint8)).save(
+        whole, progressive=progressive
+    )
+    path = tmp_path / "half.jpg"
+    path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    for read in (probe_image, load_rgb):
+        with pytest.raises(BadImage) as caught:
+            read(path)
+        assert caught.value.kind == "truncated image"
+        assert "half.jpg" in str(caught.value)
+
+
+def test_truncation_is_detected_even_when_other_code_allows_it(tmp_path, monkeypatch):
+    whole = draw(tmp_path / "whole.jpg")
+    path = tmp_path / "half.jpg"
+    path.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(BadImage) as caught:
+        probe_image(path)
+    assert caught.value.kind == "truncated image"
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(BadImage, match="gone.jpg") as caught:
+        probe_image(tmp_path / "gone.jpg")
+    assert caught.value.kind == "image missing"
+
+
+def test_heic_named_jpg_is_unsupported(tmp_path):
+    path = tmp_path / "iphone.jpg"
+    path.write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(100))
+    with pytest.raises(BadImage, match="iphone.jpg") as caught:
+        probe_image(path)
+    assert caught.value.kind == "unsupported image"
+
+
+def test_png_named_jpg_is_read_by_content(tmp_path):
+    path = draw(tmp_path / "png.jpg", fmt="PNG")
+    assert probe_image(path) == ImageInfo(400, 300, 1, "PNG", "RGB")
+    rgb = load_rgb(path)
+    assert rgb.shape == (300, 400, 3) and rgb.dtype == np.uint8
+    assert tuple(rgb[10, 10]) == RED
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK"])
+def test_greyscale_and_cmyk_jpeg_load_as_rgb(tmp_path, mode):
+    path = draw(tmp_path / f"{mode}.jpg", mode=mode)
+    assert probe_image(path) == ImageInfo(400, 300, 1, "JPEG", mode)
+    rgb = load_rgb(path)
+    assert rgb.shape == (300, 400, 3) and rgb.dtype == np.uint8
+    if mode == "L":
+        assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
+    else:
+        assert is_red(rgb[10, 10]) and not is_red(rgb[200, 200])
+
+
+@pytest.mark.parametrize("mode", ["P", "RGBA", "LA"])
+def test_palette_and_alpha_png_load_as_rgb(tmp_path, mode):
+    rgb = load_rgb(draw(tmp_path / f"{mode}.png", mode=mode, fmt="PNG"))
+    assert rgb.shape == (300, 400, 3) and rgb.dtype == np.uint8
+
+
+def test_orientation_6_is_rotated_upright(tmp_path):
+    path = draw(tmp_path / "rot6.jpg", size=(400, 300), orientation=6)  # stored landscape, upright portrait
+    assert probe_image(path) == ImageInfo(300, 400, 6, "JPEG", "RGB")
+    rgb = load_rgb(path)
+    assert rgb.shape == (400, 300, 3)
+    # orientation 6 = rotate 90° clockwise to view: the stored top-left corner lands at the upright top-right
+    assert is_red(rgb[MARKER // 2, 300 - MARKER // 2])
+    assert not is_red(rgb[MARKER // 2, MARKER // 2]) and not is_red(rgb[400 - MARKER // 2, MARKER // 2])
+
+
+def test_orientation_3_is_rotated_upright(tmp_path):
+    path = draw(tmp_path / "rot3.jpg", size=(400, 300), orientation=3)
+    assert probe_image(path) == ImageInfo(400, 300, 3, "JPEG", "RGB")
+    rgb = load_rgb(path)
+    assert rgb.shape == (300, 400, 3)
+    assert is_red(rgb[300 - MARKER // 2, 400 - MARKER // 2])  # 180°: top-left lands bottom-right
+    assert not is_red(rgb[MARKER // 2, MARKER // 2])
+
+
+def test_invalid_orientation_counts_as_upright(tmp_path):
+    path = draw(tmp_path / "rot9.jpg", orientation=9)
+    assert probe_image(path).orientation == 1
+    assert load_rgb(path).shape == (300, 400, 3)
+
+
+def test_max_side_decodes_smaller_but_not_below_max_side(tmp_path):
+    path = draw(tmp_path / "big.jpg", size=(1600, 1200))
+    assert load_rgb(path, max_side=200).shape == (150, 200, 3)  # exactly 1/8
+    shape = load_rgb(path, max_side=300).shape  # 1/5 is not a DCT scale: 1/4 is the smallest >= 300
+    assert shape == (300, 400, 3)
+    assert load_rgb(path, max_side=5000).shape == (1200, 1600, 3)  # never upscaled
+
+
+def test_max_side_keeps_orientation(tmp_path):
+    path = draw(tmp_path / "big6.jpg", size=(1600, 1200), orientation=6)
+    rgb = load_rgb(path, max_side=200)
+    assert rgb.shape == (200, 150, 3)
+    assert is_red(rgb[3, 150 - 4])
