@@ -1,0 +1,91 @@
+"""The crop cache: each manifest image cropped once per cropper, reused by every classifier run.
+
+Crops live under `<cache>/crops/<cropper key>/` (the key hashes the cropper's parameters and the dataset), one
+JPEG per source image, each written atomically, so a killed build loses nothing and a rerun only does what is
+missing. Beside them, `<manifest key>.csv` lists the manifest's rows with their crop paths (written last).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+
+from kemotion.data import images
+from kemotion.data.manifest import Manifest
+from kemotion.io import atomic_write
+from kemotion.parallel import process_map
+from kemotion.preprocess.cropper import Cropper, cropper_key
+
+log = logging.getLogger(__name__)
+
+JPEG_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class _Job:
+    source: str
+    target: str
+    width: int
+    height: int
+
+
+class CropCache:
+    def __init__(self, cropper: Cropper, cache_dir: str | Path, workers: int = 2) -> None:
+        self.cropper = cropper
+        self.cache_dir = Path(cache_dir).resolve()
+        self.workers = workers
+
+    def directory(self, manifest: Manifest) -> Path:
+        return self.cache_dir / "crops" / manifest.key / cropper_key(self.cropper)
+
+    def table_path(self, manifest: Manifest) -> Path:
+        return self.directory(manifest) / "classification.csv"
+
+    def build(self, manifest: Manifest) -> pd.DataFrame:
+        """The manifest's classification rows with their `crop_path`, cropping what is missing."""
+        directory = self.directory(manifest)
+        directory.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(directory) + ".lock"):
+            if self.table_path(manifest).exists():
+                log.info("Reusing %s crops in %s", self.cropper.name, directory)
+                return self.read(manifest)
+            table = self._crop_missing(manifest.classification, directory)
+            with atomic_write(self.table_path(manifest), "w", newline="", encoding="utf-8") as handle:
+                table.to_csv(handle, index=False)
+        return table
+
+    def read(self, manifest: Manifest) -> pd.DataFrame:
+        text = {"filename": str, "subject_id": str, "answers": str, "path": str, "crop_path": str}
+        return pd.read_csv(self.table_path(manifest), dtype=text, keep_default_na=False)
+
+    def _crop_missing(self, frame: pd.DataFrame, directory: Path) -> pd.DataFrame:
+        targets = [str(directory / f"{Path(name).stem}.jpg") for name in frame["filename"]]
+        jobs = [_Job(src, dst, w, h) for src, dst, w, h in zip(frame["path"], targets, frame["width"],
+                                                                frame["height"], strict=True)
+                if not Path(dst).exists()]
+        log.info("%s crops: %d cached, %d to make in %s", self.cropper.name, len(frame) - len(jobs), len(jobs),
+                 directory)
+        self._run(jobs)
+        return frame.assign(crop_path=targets)
+
+    def _run(self, jobs: list[_Job]) -> None:
+        crop = functools.partial(crop_one, self.cropper)
+        process_map(crop, jobs, self.workers, desc=f"cropping ({self.cropper.name})")
+
+
+def crop_one(cropper: Cropper, job: _Job) -> None:
+    """Decode the source once (no larger than the cropper needs), crop, write the JPEG atomically."""
+    image = images.load_rgb(job.source, max_side=cropper.decode_side(job.width, job.height))
+    crop = cropper(image)
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError(f"could not encode the crop of {job.source}")
+    with atomic_write(job.target, "wb") as handle:
+        handle.write(np.asarray(encoded).tobytes())

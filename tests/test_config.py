@@ -1,0 +1,65 @@
+"""Every config in conf/ composes, and instantiates into the objects its code expects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+
+from kemotion.data.datamodule import ClassificationDataModule
+from kemotion.lit.classifier import EmotionClassifier
+from kemotion.train import CONFIG_DIR
+from tests.conftest import compose_config
+
+EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
+
+
+def test_the_table5_cells_exist():
+    assert {"resize_vgg19", "resize_resnet18", "resize_kemo"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_with_its_preprocess_and_model(tmp_path, experiment):
+    cfg = compose_config(tmp_path, [f"+experiment={experiment}", "logger=csv"])
+    preprocess, model = experiment.split("_", 1)
+    assert cfg.hydra.runtime.choices.preprocess == preprocess
+    assert cfg.hydra.runtime.choices.model.startswith(model)
+    assert cfg.task_name == experiment
+    assert cfg.callbacks.model_checkpoint.monitor == "val/acc" and cfg.callbacks.model_checkpoint.mode == "max"
+    assert cfg.model.optimizer._target_ == "torch.optim.Adam"  # paper §4.1
+    assert cfg.data.augment.random_erasing_p > 0  # paper §4.1
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_configs_instantiate(tmp_path, model):
+    cfg = compose_config(tmp_path, [f"model={model}"])
+    module = instantiate(cfg.model)
+    assert isinstance(module, EmotionClassifier)
+    assert module(module.example_input_array).shape == (1, 7)
+
+
+def test_paper_scale_lives_in_the_aihub_config(tmp_path):
+    cfg = compose_config(tmp_path, ["data=aihub", "data.source.root=/nowhere", "+experiment=resize_kemo"])
+    assert cfg.trainer.max_epochs == 150  # paper §4.1
+    assert cfg.data.selection.n_per_class == 7000  # paper Table 1
+    assert cfg.data.selection.n_detector == 3500  # paper §3.2
+    assert list(cfg.data.selection.split) == [0.8, 0.1, 0.1]  # paper Table 2
+
+
+@pytest.mark.parametrize("trainer", ["cpu", "gpu", "ddp"])
+@pytest.mark.parametrize("logger", ["csv", "none", "wandb"])
+def test_trainer_and_logger_configs_compose(tmp_path, trainer, logger):
+    cfg = compose_config(tmp_path, [f"trainer={trainer}", f"logger={logger}"])
+    assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+    assert cfg.trainer.max_epochs == cfg.data.epochs
+    assert set(cfg.get("logger") or {}) == ({"none": set(), "csv": {"csv"}, "wandb": {"wandb"}}[logger])
+
+
+def test_default_data_instantiates_without_touching_disk(tmp_path):
+    cfg = compose_config(tmp_path)
+    datamodule = instantiate(cfg.data)
+    assert isinstance(datamodule, ClassificationDataModule)
+    assert datamodule.cropper.size == cfg.preprocess.size
+    assert not (tmp_path / "data").exists()  # nothing is generated before prepare_data
