@@ -1,6 +1,8 @@
 """python -m kemotion.train: compose the config, build data, model and trainer, fit, test the best checkpoint.
 
-Everything it builds comes from `conf/` through Hydra's `instantiate`; the logic lives in the modules it calls.
+Everything it builds comes from `conf/` through Hydra's `instantiate`: `datamodule` and `module` name what this
+run fits (the classifier by default, the face detector with +experiment=face_detector); the logic lives in the
+modules it calls, and each LightningModule prints its own test summary.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from kemotion.confusion import confusion_frame
-
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -25,8 +25,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and/or test as `cfg` says; return the logged metrics (`val/acc_best`, `test/acc`, …)."""
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
-    model: L.LightningModule = instantiate(cfg.model)
+    datamodule: L.LightningDataModule = instantiate(cfg.datamodule)
+    model: L.LightningModule = instantiate(cfg.module)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -34,18 +34,32 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     log.info("Output directory: %s", Path(trainer.default_root_dir).resolve())
 
+    before = _test(trainer, model, datamodule, None) if cfg.get("test_before_fit") else None
     if cfg.get("train"):
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        log.info("Testing %s", best or "the current weights (no best checkpoint)")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-        log.info("Test accuracy %.4f (macro %.4f)\n%s", metrics["test/acc"], metrics["test/acc_macro"],
-                 confusion_frame(model.test_results["confusion"]).to_string())
+        metrics.update(_test(trainer, model, datamodule, best or None))
+    if before is not None:
+        log.info("Before and after training:\n%s", before_after_table(before, metrics, cfg.get("compare") or []))
     _finish(loggers)
     return metrics
+
+
+def _test(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule,
+          checkpoint: str | None) -> dict[str, float]:
+    log.info("Testing %s", checkpoint or "the current weights")
+    trainer.test(model, datamodule=datamodule, ckpt_path=checkpoint)
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+def before_after_table(before: dict[str, float], after: dict[str, float], keys: list[str]) -> str:
+    """A Markdown table: a row per state (before / after training), a column per metric, with the change."""
+    header = "| weights | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys)
+    first = "| starting | " + " | ".join(f"{before[k]:.4f}" for k in keys) + " |"
+    second = "| trained | " + " | ".join(f"{after[k]:.4f} ({after[k] - before[k]:+.4f})" for k in keys) + " |"
+    return "\n".join([header, first, second])
 
 
 def _finish(loggers: list) -> None:

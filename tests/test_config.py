@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.utils import instantiate
 
 from kemotion.data.datamodule import ClassificationDataModule
@@ -13,6 +14,8 @@ from kemotion.train import CONFIG_DIR
 from tests.conftest import compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+CLASSIFIER_CELLS = [e for e in EXPERIMENTS if e.split("_")[0] in {"resize", "opencv", "yolo"}]  # Table 5 cells
+DETECTORS = sorted(p.stem for p in (Path(CONFIG_DIR) / "detector").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
 
 
@@ -20,7 +23,7 @@ def test_the_table5_cells_exist():
     assert {"resize_vgg19", "resize_resnet18", "resize_kemo"} <= set(EXPERIMENTS)
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("experiment", CLASSIFIER_CELLS)
 def test_experiment_composes_with_its_preprocess_and_model(tmp_path, experiment):
     cfg = compose_config(tmp_path, [f"+experiment={experiment}", "logger=csv"])
     preprocess, model = experiment.split("_", 1)
@@ -63,3 +66,31 @@ def test_default_data_instantiates_without_touching_disk(tmp_path):
     assert isinstance(datamodule, ClassificationDataModule)
     assert datamodule.cropper.size == cfg.preprocess.size
     assert not (tmp_path / "data").exists()  # nothing is generated before prepare_data
+
+
+@pytest.mark.parametrize("experiment", ["face_detector", "detector_table4"])
+def test_detector_experiments_fit_the_detector_by_val_map(tmp_path, experiment):
+    cfg = compose_config(tmp_path, [f"+experiment={experiment}", "logger=csv"])
+    assert cfg.module._target_ == "kemotion.lit.detector.FaceDetector"
+    assert cfg.datamodule._target_ == "kemotion.data.detection.DetectionDataModule"
+    assert cfg.datamodule.selection == cfg.data.selection  # the classifier's manifest, its detector subset
+    assert cfg.callbacks.model_checkpoint.monitor == "val/map" and cfg.callbacks.model_checkpoint.mode == "max"
+    assert cfg.trainer.gradient_clip_val == 10.0  # ultralytics' trainer clips at 10
+    assert cfg.trainer.max_epochs == cfg.data.detector.epochs
+    assert cfg.callbacks.ema._target_ == "kemotion.lit.ema.RampedEMA"
+    assert cfg.test_before_fit == (experiment == "detector_table4")
+
+
+def test_detector_scale_follows_the_dataset(tmp_path):
+    aihub = compose_config(tmp_path, ["+experiment=face_detector", "data=aihub", "data.source.root=/nowhere"])
+    assert (aihub.datamodule.image_size, aihub.module.net.scale) == (640, "s")
+    assert aihub.data.selection.n_detector == 3500  # paper §3.2
+
+
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_detector_configs_instantiate_a_working_module(tmp_path, detector):
+    cfg = compose_config(tmp_path, ["+experiment=face_detector", f"detector={detector}"])
+    module = instantiate(cfg.module)
+    module.eval()
+    decoded, _ = module(torch.zeros(1, 3, 64, 64))
+    assert decoded.shape[:2] == (1, 5)  # x, y, w, h and one class: face

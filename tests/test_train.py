@@ -37,5 +37,33 @@ def test_resize_kemo_trains_tests_and_reuses_its_caches(tmp_path, caplog):
     cfg = compose_config(tmp_path, ["+experiment=resize_kemo", *TINY_RUN, "trainer.max_epochs=1"])
     with caplog.at_level(logging.INFO):
         train(cfg)
-    assert "Reusing manifest" in caplog.text and "Reusing resize crops" in caplog.text
+    assert "Reusing manifest" in caplog.text and "Reusing resize crops of the classification subset" in caplog.text
     assert "Building manifest" not in caplog.text
+
+
+TINY_DETECTOR = [*TINY_DATA, "logger=csv", "data.detector.image_size=64", "data.detector.batch_size=4",
+                 "data.detector.epochs=2", "+trainer.enable_progress_bar=false"]
+
+
+def test_face_detector_trains_on_the_detector_subset_and_reports_map(tmp_path, caplog):
+    cfg = compose_config(tmp_path, ["+experiment=face_detector", *TINY_DETECTOR])
+    with caplog.at_level(logging.INFO):
+        metrics = train(cfg)
+    assert 0 <= metrics["test/map"] <= metrics["test/map50"] <= 1
+    assert 0 <= metrics["val/map"] <= 1
+    best = [p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch*-val_map*.ckpt")]
+    assert len(best) == 1, best
+    made = [line for line in caplog.messages if line.startswith("resize crops:")]
+    assert len(made) == 1 and "0 cached" in made[0]  # the letterboxes were made once, for the detector subset
+    assert "Reusing resize crops of the detector subset" in caplog.text  # ... and reused for testing
+    assert "Face detector on the test split: mAP@0.5" in caplog.text
+
+
+def test_detector_table4_prints_the_before_and_after_rows(tmp_path, caplog):
+    cfg = compose_config(tmp_path, ["+experiment=detector_table4", *TINY_DETECTOR, "detector.freeze_backbone_epochs=1"])
+    with caplog.at_level(logging.INFO):
+        metrics = train(cfg)
+    table = caplog.text[caplog.text.index("Before and after training"):]
+    assert "| weights | test/map | test/map50 |" in table
+    assert f"| trained | {metrics['test/map']:.4f}" in table
+    assert "Freezing the backbone at epoch 0" in caplog.text and "Unfreezing the backbone at epoch 1" in caplog.text

@@ -49,7 +49,29 @@ class CropDataset(Dataset):
         return image, int(self.labels[index])
 
 
-class ClassificationDataModule(L.LightningDataModule):
+class SplitLoaders(L.LightningDataModule):
+    """The train/val/test loaders over `self.datasets`, shared by kemotion's data modules."""
+
+    datasets: dict[str, Dataset]
+    collate_fn: Any = None  # torch's default
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True, drop_last=len(self.datasets["train"]) > self.hparams.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def _loader(self, split: str, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
+                          drop_last=drop_last, num_workers=workers, persistent_workers=workers > 0,
+                          pin_memory=self.hparams.pin_memory, collate_fn=self.collate_fn)
+
+
+class ClassificationDataModule(SplitLoaders):
     def __init__(
         self,
         source: DatasetSource,
@@ -63,6 +85,7 @@ class ClassificationDataModule(L.LightningDataModule):
         augment: dict | None = None,
         pin_memory: bool = False,
         epochs: int | None = None,  # the schedule this dataset is meant to train for; read by the trainer config
+        detector: dict | None = None,  # the face detector's scale and schedule on this dataset; read by conf/detector
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["source", "cropper", "selection"])
@@ -91,18 +114,3 @@ class ClassificationDataModule(L.LightningDataModule):
         self.manifest = load_or_build(root, self.selection, self.cache_dir)
         log.info("Manifest %s\n%s", self.manifest.directory, self.manifest.summary())
         self.crops = CropCache(self.cropper, self.cache_dir, self.hparams.crop_workers).build(self.manifest)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True, drop_last=len(self.datasets["train"]) > self.hparams.batch_size)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def _loader(self, split: str, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
-        workers = self.hparams.num_workers
-        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          drop_last=drop_last, num_workers=workers, persistent_workers=workers > 0,
-                          pin_memory=self.hparams.pin_memory)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def _opened(path: str | Path) -> Iterator[Image.Image]:
     """`Image.open` with strict decoding, turning every failure to open into BadImage naming the file."""
     _require_strict_decoding()
     try:
-        img = Image.open(path)
+        img = _pil_open()(path)
     except FileNotFoundError as exc:
         raise BadImage(path, "image missing", "no such file") from exc
     except UnidentifiedImageError as exc:
@@ -97,6 +98,14 @@ def _opened(path: str | Path) -> Iterator[Image.Image]:
         raise BadImage(path, "unreadable image", str(exc)) from exc
     with img:
         yield img
+
+
+def _pil_open() -> Callable[..., Image.Image]:
+    """PIL's own `Image.open`. ultralytics replaces it when imported with one that, on a file PIL cannot identify,
+    tries to install pi-heif and, offline, raises ModuleNotFoundError instead of UnidentifiedImageError: a corrupt
+    JPEG would then crash a run instead of being reported. Its patch keeps the original as `_image_open`."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open) if patches is not None else Image.open
 
 
 def _require_strict_decoding() -> None:

@@ -7,6 +7,7 @@ an image in W&B when W&B logs the run).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from kemotion.confusion import save_confusion
+from kemotion.confusion import confusion_frame, save_confusion
 from kemotion.emotions import EMOTIONS, NUM_CLASSES
+
+log = logging.getLogger(__name__)
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -98,6 +101,8 @@ class EmotionClassifier(L.LightningModule):
         confusion = self.test_confusion.compute().cpu()
         self.test_results = {"confusion": confusion, "per_class": per_class.cpu()}
         if self.trainer.is_global_zero:
+            log.info("Test accuracy %.4f (macro %.4f)\n%s", self.test_acc.compute(), self.test_acc_macro.compute(),
+                     confusion_frame(confusion).to_string())
             png = save_confusion(confusion, Path(self.trainer.default_root_dir) / "confusion_matrix_test")
             for logger in self.loggers:
                 if hasattr(logger, "log_image"):  # WandbLogger

@@ -3,8 +3,10 @@
 One loader for every builder's `checkpoint=` argument. It accepts
 - a plain state_dict (`torch.save(model.state_dict(), path)`),
 - a Lightning `.ckpt` (`{"state_dict": {"net.layer1...": ...}, "hyper_parameters": ...}`) or any dict with a
-  `"model"` / `"model_state_dict"` entry; leading `net.`, `model.`, `module.` (DataParallel) and `_orig_mod.`
-  (torch.compile) prefixes are stripped where that makes a key match,
+  `"model"` / `"model_state_dict"` / `"ema"` entry, holding tensors or a pickled module (ultralytics' `.pt`: the
+  model under "model", or, mid-training, `"model": None` and the EMA model under "ema"); leading `net.`,
+  `model.`, `module.` (DataParallel) and `_orig_mod.` (torch.compile) prefixes are stripped where that makes a key
+  match,
 - torchvision ImageNet weights for vgg19 / resnet18, whose 1000-class head does not fit a 7-class model.
 
 Tensors are copied when name AND shape match; the rest are reported in a `LoadResult` and logged.
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 # nn.DataParallel / DDP (`module.`) and torch.compile (`_orig_mod.`).
 WRAPPER_PREFIXES: tuple[str, ...] = ("net.", "model.", "module.", "_orig_mod.")
 # Top-level entries of checkpoint dicts that hold the weights, tried in this order.
-STATE_DICT_ENTRIES: tuple[str, ...] = ("state_dict", "model", "model_state_dict")
+STATE_DICT_ENTRIES: tuple[str, ...] = ("state_dict", "model", "model_state_dict", "ema")
 _NAMES_SHOWN = 5  # how many tensor names a log line or error lists before "…"
 
 

@@ -1,8 +1,9 @@
 """The crop cache: each manifest image cropped once per cropper, reused by every classifier run.
 
-Crops live under `<cache>/crops/<cropper key>/` (the key hashes the cropper's parameters and the dataset), one
+Crops live under `<cache>/crops/<manifest key>/<cropper key>/` (the key hashes the cropper's parameters), one
 JPEG per source image, each written atomically, so a killed build loses nothing and a rerun only does what is
-missing. Beside them, `<manifest key>.csv` lists the manifest's rows with their crop paths (written last).
+missing. Beside them, `classification.csv` / `detector.csv` list a manifest subset's rows with their crop paths
+(written last).
 """
 
 from __future__ import annotations
@@ -45,25 +46,27 @@ class CropCache:
     def directory(self, manifest: Manifest) -> Path:
         return self.cache_dir / "crops" / manifest.key / cropper_key(self.cropper)
 
-    def table_path(self, manifest: Manifest) -> Path:
-        return self.directory(manifest) / "classification.csv"
+    def table_path(self, manifest: Manifest, subset: str = "classification") -> Path:
+        return self.directory(manifest) / f"{subset}.csv"
 
-    def build(self, manifest: Manifest) -> pd.DataFrame:
-        """The manifest's classification rows with their `crop_path`, cropping what is missing."""
+    def build(self, manifest: Manifest, subset: str = "classification") -> pd.DataFrame:
+        """The rows of a manifest subset ("classification" or "detector") with their `crop_path`, cropping what is
+        missing. The subsets share one folder: an image in both is cropped once."""
         directory = self.directory(manifest)
         directory.mkdir(parents=True, exist_ok=True)
+        table_path = self.table_path(manifest, subset)
         with FileLock(str(directory) + ".lock"):
-            if self.table_path(manifest).exists():
-                log.info("Reusing %s crops in %s", self.cropper.name, directory)
-                return self.read(manifest)
-            table = self._crop_missing(manifest.classification, directory)
-            with atomic_write(self.table_path(manifest), "w", newline="", encoding="utf-8") as handle:
+            if table_path.exists():
+                log.info("Reusing %s crops of the %s subset in %s", self.cropper.name, subset, directory)
+                return self.read(manifest, subset)
+            table = self._crop_missing(getattr(manifest, subset), directory)
+            with atomic_write(table_path, "w", newline="", encoding="utf-8") as handle:
                 table.to_csv(handle, index=False)
         return table
 
-    def read(self, manifest: Manifest) -> pd.DataFrame:
+    def read(self, manifest: Manifest, subset: str = "classification") -> pd.DataFrame:
         text = {"filename": str, "subject_id": str, "answers": str, "path": str, "crop_path": str}
-        return pd.read_csv(self.table_path(manifest), dtype=text, keep_default_na=False)
+        return pd.read_csv(self.table_path(manifest, subset), dtype=text, keep_default_na=False)
 
     def _crop_missing(self, frame: pd.DataFrame, directory: Path) -> pd.DataFrame:
         targets = [str(directory / f"{Path(name).stem}.jpg") for name in frame["filename"]]

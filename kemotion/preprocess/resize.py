@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+PAD_GREY = 114  # the letterbox fill of YOLO detectors (ultralytics' LetterBox), also used for classifier inputs
+
 
 @dataclass(frozen=True)
 class ResizeCropper:
@@ -21,12 +23,33 @@ class ResizeCropper:
         if not self.keep_aspect:
             return _shrink(image, self.size, self.size)
         height, width = image.shape[:2]
-        scale = self.size / max(height, width)
-        inner = _shrink(image, max(1, round(width * scale)), max(1, round(height * scale)))
-        canvas = np.zeros((self.size, self.size, 3), np.uint8)
-        top, left = (self.size - inner.shape[0]) // 2, (self.size - inner.shape[1]) // 2
-        canvas[top: top + inner.shape[0], left: left + inner.shape[1]] = inner
+        box = letterbox(width, height, self.size)
+        inner = _shrink(image, box.inner_width, box.inner_height)
+        canvas = np.full((self.size, self.size, 3), PAD_GREY, np.uint8)
+        canvas[box.top: box.top + box.inner_height, box.left: box.left + box.inner_width] = inner
         return canvas
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Where a width × height image lands in a size × size letterbox: scaled by `scale`, offset by (left, top)."""
+
+    scale: float
+    left: int
+    top: int
+    inner_width: int
+    inner_height: int
+
+    def map_box(self, x1: float, y1: float, x2: float, y2: float) -> tuple[float, float, float, float]:
+        """A box in the source image's pixels → the same box in the letterbox's pixels."""
+        return (x1 * self.scale + self.left, y1 * self.scale + self.top,
+                x2 * self.scale + self.left, y2 * self.scale + self.top)
+
+
+def letterbox(width: int, height: int, size: int) -> Letterbox:
+    scale = size / max(width, height)
+    inner_width, inner_height = max(1, round(width * scale)), max(1, round(height * scale))
+    return Letterbox(scale, (size - inner_width) // 2, (size - inner_height) // 2, inner_width, inner_height)
 
 
 def _shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -156,3 +156,15 @@ def test_max_side_keeps_orientation(tmp_path):
     rgb = load_rgb(path, max_side=200)
     assert rgb.shape == (200, 150, 3)
     assert is_red(rgb[3, 150 - 4])
+
+
+def test_a_corrupt_image_is_still_reported_after_ultralytics_patched_pil(tmp_path):
+    """ultralytics' import replaces PIL.Image.open with one that tries to pip-install pi-heif on such files."""
+    import kemotion.models.yolo  # noqa: F401  (imports ultralytics, which applies its patch)
+
+    assert Image.open.__module__ == "ultralytics.utils.patches"
+    path = tmp_path / "noise.jpg"
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(BadImage) as raised:
+        probe_image(path)
+    assert raised.value.kind == "corrupt image"

@@ -61,6 +61,23 @@ def test_round_trip_gives_identical_outputs(tmp_path, source, wrap):
     assert (result.skipped_shape, result.missing, result.unexpected) == ((), (), ())
 
 
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        pytest.param(lambda model: {"model": model, "ema": None}, id="ultralytics-final"),
+        pytest.param(lambda model: {"model": None, "ema": model, "epoch": 3}, id="ultralytics-mid-training"),
+    ],
+)
+def test_pickled_model_entries_load(tmp_path, source, wrap):
+    """ultralytics' .pt pickles the model itself; mid-training its "model" is None and the weights are the EMA's."""
+    path = tmp_path / "last.pt"
+    torch.save(wrap(source), path)
+    fresh = kemotionnet(**SMALL)
+    result = load_weights(fresh, path)
+    assert torch.equal(outputs(fresh), outputs(source))
+    assert len(result.loaded) == len(source.state_dict())
+
+
 def test_builder_checkpoint_argument_loads(tmp_path, source):
     path = tmp_path / "weights.pt"
     torch.save(source.state_dict(), path)
