@@ -94,3 +94,15 @@ def test_detector_configs_instantiate_a_working_module(tmp_path, detector):
     module.eval()
     decoded, _ = module(torch.zeros(1, 3, 64, 64))
     assert decoded.shape[:2] == (1, 5)  # x, y, w, h and one class: face
+
+
+def test_detector_pretrained_loads_the_given_weights_into_the_module(tmp_path, caplog):
+    cfg = compose_config(tmp_path, ["+experiment=face_detector"])
+    source = instantiate(cfg.module.net)
+    torch.save(source.state_dict(), tmp_path / "faces.pt")
+    cfg = compose_config(tmp_path, ["+experiment=face_detector", f"detector.pretrained={tmp_path / 'faces.pt'}"])
+    with caplog.at_level("INFO"):
+        module = instantiate(cfg.module)
+    assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), module.net.state_dict().values(),
+                                                 strict=True))
+    assert f"{tmp_path / 'faces.pt'}: loaded {len(source.state_dict())} tensors" in caplog.text
