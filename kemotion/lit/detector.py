@@ -54,7 +54,10 @@ class FaceDetector(L.LightningModule):
 
     @torch.no_grad()
     def detect(self, images: torch.Tensor, conf: float = 0.25, iou: float = 0.7) -> list[dict[str, torch.Tensor]]:
-        """Faces found in each image: {"boxes" (n, 4) xyxy pixels, "scores" (n,), "labels" (n,)}."""
+        """Faces found in each image: {"boxes" (n, 4) xyxy pixels, "scores" (n,), "labels" (n,)}. Eval mode only:
+        in train mode the head returns raw maps (and BatchNorm would use the batch's statistics)."""
+        if self.training:
+            raise RuntimeError("FaceDetector.detect() needs eval mode: call .eval() first")
         return postprocess(self.net(images), conf=conf, iou=iou, max_det=self.hparams.max_det)
 
     @property

@@ -125,6 +125,8 @@ def test_the_ema_decay_ramps_up_like_ultralytics():
 def test_detect_finds_the_square_after_training(tmp_path):
     module = detector()
     trainer(tmp_path, epochs=40).fit(module, loader(batch_size=4))  # 160 steps: BatchNorm's running statistics
+    with pytest.raises(RuntimeError, match="eval mode"):
+        module.train().detect(torch.zeros(1, 3, SIZE, SIZE))
     module.eval()  # (momentum 0.03 in ultralytics) need about that many to settle for eval mode
     batch = next(iter(loader()))
     found = module.detect(batch["img"], conf=0.1)
