@@ -21,6 +21,7 @@ from torchmetrics import MeanMetric
 
 from kemotion.lit.detection_loss import FaceDetectionLoss
 from kemotion.lit.detection_metrics import face_map, postprocess, targets_from_batch
+from kemotion.models.yolo import ARCHITECTURE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,10 @@ class FaceDetector(L.LightningModule):
         if self._criterion is None or self._criterion.device != self.device:
             self._criterion = FaceDetectionLoss(self.net, **(self.hparams.loss or {}))
         return self._criterion
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Keep the architecture beside the weights: `kemotion.models.yolo.load_detector` rebuilds from the file."""
+        checkpoint[ARCHITECTURE_KEY] = self.net.yaml
 
     def on_train_epoch_start(self) -> None:
         frozen = self.current_epoch < self.hparams.freeze_backbone_epochs

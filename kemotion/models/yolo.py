@@ -14,9 +14,12 @@ and friends, which ultralytics reads once, at its first import.
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
+import torch
+from torch import nn
 from ultralytics.cfg import get_cfg
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ARCHITECTURES_DIR = Path(__file__).parent / "architectures"
 INPUT_CHANNELS = 3  # RGB
+ARCHITECTURE_KEY = "detector_architecture"  # where a FaceDetector checkpoint keeps its resolved model dict
 
 
 def build_detector(
@@ -40,6 +44,25 @@ def build_detector(
     if checkpoint is not None:
         load_weights(model, checkpoint)
     return model
+
+
+def load_detector(path: str | Path) -> DetectionModel:
+    """A trained detector in eval mode, for inference: from a kemotion FaceDetector checkpoint (the architecture it
+    stores under ARCHITECTURE_KEY and its weights, the EMA ones) or from an ultralytics `.pt` (its pickled model)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own or the user's file, not the web
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path}: not a detector checkpoint (a {type(checkpoint).__name__}, not a dict)")
+    pickled = checkpoint.get("ema") or checkpoint.get("model")
+    if ARCHITECTURE_KEY in checkpoint:
+        model = DetectionModel(copy.deepcopy(checkpoint[ARCHITECTURE_KEY]), ch=INPUT_CHANNELS, verbose=False)
+        load_weights(model, path)
+    elif isinstance(pickled, nn.Module):
+        model = pickled.float()
+    else:
+        raise ValueError(f"{path}: neither a kemotion face-detector checkpoint (no {ARCHITECTURE_KEY!r}) nor an "
+                         "ultralytics .pt (no pickled model under 'ema' or 'model')")
+    model.args = get_cfg()
+    return model.eval()
 
 
 def architecture_config(architecture: str, scale: str = "s") -> dict:

@@ -15,6 +15,7 @@ import kemotion  # noqa: F401  (before ultralytics: offline settings)
 from kemotion.data.detection import collate
 from kemotion.lit.detector import FaceDetector
 from kemotion.lit.ema import RampedEMA, ramped_ema
+from kemotion.models.yolo import load_detector
 
 SIZE = 64
 
@@ -112,6 +113,12 @@ def test_checkpoints_hold_the_ema_weights_and_reload(tmp_path):
     module.eval(), reloaded.eval()
     images = next(iter(loader()))["img"]
     assert torch.allclose(module(images)[0], reloaded(images)[0], atol=1e-5)  # training ends on the EMA weights
+    for_inference = load_detector(tmp_path / "final.ckpt")  # no config needed: the checkpoint has the architecture
+    assert not for_inference.training
+    assert torch.allclose(module(images)[0], for_inference(images)[0], atol=1e-5)
+    torch.save({"model": module.net.half()}, tmp_path / "ultralytics.pt")  # ultralytics stores half precision
+    assert torch.allclose(module.net.float()(images)[0], load_detector(tmp_path / "ultralytics.pt")(images)[0],
+                          atol=1e-2)
 
 
 def test_the_ema_decay_ramps_up_like_ultralytics():
@@ -138,3 +145,9 @@ def test_detect_finds_the_square_after_training(tmp_path):
 
             hits += float(box_iou(faces["boxes"][:1], truth)) > 0.5
     assert hits >= 6  # of 8
+
+
+def test_load_detector_names_a_file_that_is_no_detector(tmp_path):
+    torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "classifier.ckpt")
+    with pytest.raises(ValueError, match="classifier.ckpt: neither a kemotion face-detector checkpoint"):
+        load_detector(tmp_path / "classifier.ckpt")
