@@ -106,3 +106,11 @@ def test_detector_pretrained_loads_the_given_weights_into_the_module(tmp_path, c
     assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), module.net.state_dict().values(),
                                                  strict=True))
     assert f"{tmp_path / 'faces.pt'}: loaded {len(source.state_dict())} tensors" in caplog.text
+
+
+@pytest.mark.parametrize("preprocess", sorted(p.stem for p in (Path(CONFIG_DIR) / "preprocess").glob("*.yaml")))
+def test_preprocess_configs_instantiate_a_cropper_of_the_paper_size(tmp_path, preprocess):
+    cfg = compose_config(tmp_path, [f"preprocess={preprocess}"])
+    cropper = instantiate(cfg.preprocess)
+    assert cropper.name == preprocess and cropper.size == 500  # paper §3.3
+    assert instantiate(cfg.data).cropper == cropper
