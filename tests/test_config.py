@@ -110,7 +110,9 @@ def test_detector_pretrained_loads_the_given_weights_into_the_module(tmp_path, c
 
 @pytest.mark.parametrize("preprocess", sorted(p.stem for p in (Path(CONFIG_DIR) / "preprocess").glob("*.yaml")))
 def test_preprocess_configs_instantiate_a_cropper_of_the_paper_size(tmp_path, preprocess):
-    cfg = compose_config(tmp_path, [f"preprocess={preprocess}"])
+    (tmp_path / "detector.ckpt").write_bytes(b"weights")
+    extra = [f"preprocess.checkpoint={tmp_path / 'detector.ckpt'}"] if preprocess == "yolo" else []
+    cfg = compose_config(tmp_path, [f"preprocess={preprocess}", *extra])
     cropper = instantiate(cfg.preprocess)
     assert cropper.name == preprocess and cropper.size == 500  # paper §3.3
     assert instantiate(cfg.data).cropper == cropper
