@@ -102,3 +102,30 @@ def crop_face(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, *, rule:
         return no_face_crop(image, fallback, size)
     box = tuple(float(v) for v in np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[index])
     return crop_square(image, square_around(box, margin, image.shape[1], image.shape[0]), size)
+
+
+class FaceCropper:
+    """What every face-detecting cropper shares: a dataclass with `size`, `margin`, `pick` and `fallback` fields
+    and a `detect(image) -> (boxes, scores)` method gets the cropper interface from here."""
+
+    size: int
+    margin: float
+    pick: PickRule
+    fallback: NoFace
+
+    def check_policy(self) -> None:
+        if self.pick not in PICK_RULES:
+            raise ValueError(f"pick must be one of {PICK_RULES}, got {self.pick!r}")
+        if self.fallback not in NO_FACE_FALLBACKS:
+            raise ValueError(f"fallback must be one of {NO_FACE_FALLBACKS}, got {self.fallback!r}")
+
+    def decode_side(self, width: int, height: int) -> int | None:
+        return None  # the crop is cut from the full-resolution image
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        boxes, scores = self.detect(image)
+        return crop_face(image, boxes, scores, rule=self.pick, margin=self.margin, size=self.size,
+                         fallback=self.fallback)
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError

@@ -14,20 +14,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kemotion.preprocess.face_crop import (
-    DEFAULT_MARGIN,
-    NO_FACE_FALLBACKS,
-    PICK_RULES,
-    NoFace,
-    PickRule,
-    crop_face,
-)
+from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 
 FRONTAL_FACE = "haarcascade_frontalface_default.xml"  # shipped with opencv-python in cv2.data.haarcascades
 
 
 @dataclass(frozen=True)
-class OpenCVCropper:
+class OpenCVCropper(FaceCropper):
     size: int = 500  # paper §3.3: crops are 500×500
     margin: float = DEFAULT_MARGIN  # fraction of the face box's longer side added on each side
     scale_factor: float = 1.1  # image pyramid step of detectMultiScale (OpenCV's default)
@@ -40,20 +33,9 @@ class OpenCVCropper:
     name: str = "opencv"
 
     def __post_init__(self) -> None:
-        if self.pick not in PICK_RULES:
-            raise ValueError(f"pick must be one of {PICK_RULES}, got {self.pick!r}")
-        if self.fallback not in NO_FACE_FALLBACKS:
-            raise ValueError(f"fallback must be one of {NO_FACE_FALLBACKS}, got {self.fallback!r}")
+        self.check_policy()
         if self.scale_factor <= 1 or self.min_neighbors < 0 or self.min_size <= 0 or self.detect_side < 1:
             raise ValueError("need scale_factor > 1, min_neighbors >= 0, min_size > 0 and detect_side >= 1")
-
-    def decode_side(self, width: int, height: int) -> int | None:
-        return None  # the crop is cut from the full-resolution image
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        boxes, scores = self.detect(image)
-        return crop_face(image, boxes, scores, rule=self.pick, margin=self.margin, size=self.size,
-                         fallback=self.fallback)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Faces in an H×W×3 RGB image: (n, 4) float xyxy boxes in its pixels and (n,) level-weight scores."""

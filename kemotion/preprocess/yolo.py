@@ -17,21 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from kemotion.preprocess.face_crop import (
-    DEFAULT_MARGIN,
-    NO_FACE_FALLBACKS,
-    PICK_RULES,
-    NoFace,
-    PickRule,
-    crop_face,
-)
+from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 from kemotion.preprocess.resize import ResizeCropper, letterbox
 
 FILE_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
-class YoloCropper:
+class YoloCropper(FaceCropper):
     checkpoint: str  # the trained face detector
     size: int = 500  # paper §3.3: crops are 500×500
     margin: float = DEFAULT_MARGIN  # fraction of the face box's longer side added on each side
@@ -44,21 +37,10 @@ class YoloCropper:
     checkpoint_sha256: str = field(init=False)  # part of the cache key: new weights, new crops
 
     def __post_init__(self) -> None:
-        if self.pick not in PICK_RULES:
-            raise ValueError(f"pick must be one of {PICK_RULES}, got {self.pick!r}")
-        if self.fallback not in NO_FACE_FALLBACKS:
-            raise ValueError(f"fallback must be one of {NO_FACE_FALLBACKS}, got {self.fallback!r}")
+        self.check_policy()
         if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1 or self.detect_side < 32:
             raise ValueError("need 0 <= conf <= 1, 0 < iou <= 1 and detect_side >= 32")
         object.__setattr__(self, "checkpoint_sha256", file_sha256(self.checkpoint))
-
-    def decode_side(self, width: int, height: int) -> int | None:
-        return None  # the crop is cut from the full-resolution image
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        boxes, scores = self.detect(image)
-        return crop_face(image, boxes, scores, rule=self.pick, margin=self.margin, size=self.size,
-                         fallback=self.fallback)
 
     @torch.no_grad()
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
