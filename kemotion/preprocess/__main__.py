@@ -1,0 +1,36 @@
+"""python -m kemotion.preprocess [preprocess=yolo preprocess.checkpoint=CKPT] [data=...]: build a crop cache now.
+
+The same cache a training run's DataModule builds in `prepare_data` (what is already there is reused), made up
+front, for instance before a sweep whose runs all read it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from kemotion.data.datamodule import ClassificationDataModule
+from kemotion.train import CONFIG_DIR
+
+
+def preprocess(cfg: DictConfig) -> pd.DataFrame:
+    """Build (or reuse) the crops of the configured data × preprocess; print where they are; return their table."""
+    datamodule: ClassificationDataModule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    crops = datamodule.crops
+    folder = Path(crops["crop_path"].iloc[0]).parent if len(crops) else "-"
+    print(f"{len(crops)} {datamodule.cropper.name} crops of {datamodule.manifest.directory} in {folder}")
+    return crops
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> None:
+    preprocess(cfg)
+
+
+if __name__ == "__main__":
+    main()
