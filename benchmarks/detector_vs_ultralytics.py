@@ -281,13 +281,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     datamodule = detector_data(args)
-    counts = datamodule.letterboxes["split"].value_counts().to_dict()
+    counts = datamodule.table["split"].value_counts().to_dict()
     ultralytics = kemotion = None
     if not args.skip_ultralytics:
         root = args.out / "yolo"
         shutil.rmtree(root, ignore_errors=True)  # this script's own folder: no labels of an earlier run's images
         shutil.rmtree(args.out / "ultralytics", ignore_errors=True)
-        ultralytics = summarise(train_ultralytics(write_yolo_dataset(datamodule.letterboxes, args.imgsz, root), args))
+        ultralytics = summarise(train_ultralytics(write_yolo_dataset(datamodule.table, args.imgsz, root), args))
         for weights, key in (("last", "common"), ("best", "common_best")):
             ultralytics[f"{key}_map"], ultralytics[f"{key}_map50"] = common_map(
                 load_ultralytics(ultralytics[weights]), datamodule.val_dataloader())

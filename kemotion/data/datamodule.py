@@ -1,7 +1,8 @@
 """The classification LightningDataModule: dataset → manifest → cached crops → train/val/test loaders.
 
 `prepare_data` (one process) makes whatever is missing — the synthetic dataset, the manifest, the crops — and
-`setup` (every process) only reads what it made, so a sweep or a DDP run builds each of them once.
+`setup` (every process) only reads what it made, so a sweep or a DDP run builds each of them once. The base,
+`ManifestDataModule`, is shared with the detector's data module (`kemotion/data/detection.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
-import cv2
 import lightning as L
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from kemotion.data.manifest import Manifest, Selection, load_or_build
 from kemotion.data.transforms import eval_transform, train_transform
-from kemotion.preprocess.cache import CropCache
+from kemotion.preprocess.cache import CropCache, read_crop
 from kemotion.preprocess.cropper import Cropper
 
 log = logging.getLogger(__name__)
@@ -42,18 +42,45 @@ class CropDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = cv2.imread(self.paths[index], cv2.IMREAD_COLOR)
-        if image is None:
-            raise OSError(f"cannot read cached crop {self.paths[index]}; delete it and run again to rebuild it")
-        image = self.transform(image=cv2.cvtColor(image, cv2.COLOR_BGR2RGB))["image"]
+        image = self.transform(image=read_crop(self.paths[index]))["image"]
         return image, int(self.labels[index])
 
 
-class SplitLoaders(L.LightningDataModule):
-    """The train/val/test loaders over `self.datasets`, shared by kemotion's data modules."""
+class ManifestDataModule(L.LightningDataModule):
+    """What kemotion's data modules share: dataset → manifest → a cached table of images → train/val/test loaders.
 
-    datasets: dict[str, Dataset]
+    A subclass says which cached images it reads (`_cache`) and how they become datasets (`_datasets`).
+    `prepare_data` (one process) makes whatever is missing; `setup` (every process) then only hits the caches.
+    """
+
     collate_fn: Any = None  # torch's default
+
+    def __init__(self, source: DatasetSource, selection: Selection | dict, cache_dir: str | Path) -> None:
+        super().__init__()
+        self.source = source
+        self.selection = selection if isinstance(selection, Selection) else Selection(**selection)
+        self.cache_dir = Path(cache_dir)
+        self.manifest: Manifest | None = None
+        self.table: pd.DataFrame | None = None  # the manifest rows this module reads, with their cached image
+        self.datasets: dict[str, Dataset] = {}
+
+    def prepare_data(self) -> None:
+        self._prepare()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.table is None:
+            self._prepare()  # in every process: all cache hits after prepare_data
+        self.datasets = self._datasets(self.table)
+
+    def _prepare(self) -> None:
+        self.manifest = load_or_build(self.source.prepare(), self.selection, self.cache_dir)
+        self.table = self._cache(self.manifest)
+
+    def _cache(self, manifest: Manifest) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _datasets(self, table: pd.DataFrame) -> dict[str, Dataset]:
+        raise NotImplementedError
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True, drop_last=len(self.datasets["train"]) > self.hparams.batch_size)
@@ -71,7 +98,7 @@ class SplitLoaders(L.LightningDataModule):
                           pin_memory=self.hparams.pin_memory, collate_fn=self.collate_fn)
 
 
-class ClassificationDataModule(SplitLoaders):
+class ClassificationDataModule(ManifestDataModule):
     def __init__(
         self,
         source: DatasetSource,
@@ -87,30 +114,18 @@ class ClassificationDataModule(SplitLoaders):
         epochs: int | None = None,  # the schedule this dataset is meant to train for; read by the trainer config
         detector: dict | None = None,  # the face detector's scale and schedule on this dataset; read by conf/detector
     ) -> None:
-        super().__init__()
+        super().__init__(source, selection, cache_dir)
         self.save_hyperparameters(ignore=["source", "cropper", "selection"])
-        self.source, self.cropper = source, cropper
-        self.selection = selection if isinstance(selection, Selection) else Selection(**selection)
-        self.cache_dir = Path(cache_dir)
-        self.manifest: Manifest | None = None
-        self.crops: pd.DataFrame | None = None
-        self.datasets: dict[str, CropDataset] = {}
+        self.cropper = cropper
 
-    def prepare_data(self) -> None:
-        self._prepare()
+    def _cache(self, manifest: Manifest) -> pd.DataFrame:
+        log.info("Manifest %s\n%s", manifest.directory, manifest.summary())
+        return CropCache(self.cropper, self.cache_dir, self.hparams.crop_workers).build(manifest)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.crops is None:
-            self._prepare()  # in every process: all cache hits after prepare_data
+    def _datasets(self, table: pd.DataFrame) -> dict[str, Dataset]:
         augment = dict(self.hparams.augment or {})
         transforms = {"train": train_transform(self.hparams.image_size, **augment),
                       "val": eval_transform(self.hparams.image_size),
                       "test": eval_transform(self.hparams.image_size)}
-        self.datasets = {split: CropDataset(self.crops[self.crops["split"] == split], transform)
-                         for split, transform in transforms.items()}
-
-    def _prepare(self) -> None:
-        root = self.source.prepare()
-        self.manifest = load_or_build(root, self.selection, self.cache_dir)
-        log.info("Manifest %s\n%s", self.manifest.directory, self.manifest.summary())
-        self.crops = CropCache(self.cropper, self.cache_dir, self.hparams.crop_workers).build(self.manifest)
+        return {split: CropDataset(table[table["split"] == split], transform)
+                for split, transform in transforms.items()}

@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from kemotion.data.datamodule import DatasetSource, SplitLoaders
-from kemotion.data.manifest import Manifest, Selection, load_or_build
-from kemotion.preprocess.cache import CropCache
+from kemotion.data.datamodule import DatasetSource, ManifestDataModule
+from kemotion.data.manifest import Manifest, Selection
+from kemotion.preprocess.cache import CropCache, read_crop
 from kemotion.preprocess.resize import PAD_GREY, ResizeCropper, letterbox
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,7 @@ class FaceBoxDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        image = cv2.imread(self.paths[index], cv2.IMREAD_COLOR)
-        if image is None:
-            raise OSError(f"cannot read cached letterbox {self.paths[index]}; delete it and run again to rebuild it")
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        image = read_crop(self.paths[index])
         boxes = np.array([self.boxes[index]], np.float32).clip(0, self.image_size)
         if self.transform is not None:
             out = self.transform(image=image, bboxes=boxes, labels=[FACE] * len(boxes))
@@ -88,7 +85,7 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class DetectionDataModule(SplitLoaders):
+class DetectionDataModule(ManifestDataModule):
     collate_fn = staticmethod(collate)
 
     def __init__(
@@ -103,32 +100,16 @@ class DetectionDataModule(SplitLoaders):
         augment: dict | None = None,
         pin_memory: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(source, selection, cache_dir)
         self.save_hyperparameters(ignore=["source", "selection"])
-        self.source = source
-        self.selection = selection if isinstance(selection, Selection) else Selection(**selection)
-        self.cache_dir = Path(cache_dir)
-        self.manifest: Manifest | None = None
-        self.letterboxes: pd.DataFrame | None = None
-        self.datasets: dict[str, FaceBoxDataset] = {}
 
-    def prepare_data(self) -> None:
-        self._prepare()
+    def _cache(self, manifest: Manifest) -> pd.DataFrame:
+        log.info("Detector subset of %s: %s", manifest.directory, manifest.detector["split"].value_counts().to_dict())
+        cropper = ResizeCropper(size=self.hparams.image_size, keep_aspect=True)
+        return CropCache(cropper, self.cache_dir, self.hparams.cache_workers).build(manifest, "detector")
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.letterboxes is None:
-            self._prepare()  # in every process: all cache hits after prepare_data
+    def _datasets(self, table: pd.DataFrame) -> dict[str, Dataset]:
         size = self.hparams.image_size
         augment = train_transform(size, **(self.hparams.augment or {}))
-        self.datasets = {split: FaceBoxDataset(self.letterboxes[self.letterboxes["split"] == split], size,
-                                               augment if split == "train" else None)
-                         for split in ("train", "val", "test")}
-
-    def _prepare(self) -> None:
-        root = self.source.prepare()
-        self.manifest = load_or_build(root, self.selection, self.cache_dir)
-        counts = self.manifest.detector["split"].value_counts().to_dict()
-        log.info("Detector subset of %s: %s", self.manifest.directory, counts)
-        cropper = ResizeCropper(size=self.hparams.image_size, keep_aspect=True)
-        self.letterboxes = CropCache(cropper, self.cache_dir, self.hparams.cache_workers).build(self.manifest,
-                                                                                               "detector")
+        return {split: FaceBoxDataset(table[table["split"] == split], size, augment if split == "train" else None)
+                for split in ("train", "val", "test")}

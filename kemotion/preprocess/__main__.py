@@ -21,7 +21,7 @@ def preprocess(cfg: DictConfig) -> pd.DataFrame:
     """Build (or reuse) the crops of the configured data × preprocess; print where they are; return their table."""
     datamodule: ClassificationDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
-    crops = datamodule.crops
+    crops = datamodule.table
     folder = Path(crops["crop_path"].iloc[0]).parent if len(crops) else "-"
     print(f"{len(crops)} {datamodule.cropper.name} crops of {datamodule.manifest.directory} in {folder}")
     return crops

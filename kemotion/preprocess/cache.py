@@ -92,3 +92,11 @@ def crop_one(cropper: Cropper, job: _Job) -> None:
         raise RuntimeError(f"could not encode the crop of {job.source}")
     with atomic_write(job.target, "wb") as handle:
         handle.write(np.asarray(encoded).tobytes())
+
+
+def read_crop(path: str) -> np.ndarray:
+    """A cached crop as RGB uint8; a missing or unreadable one is named with how to rebuild it."""
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError(f"cannot read cached crop {path}; delete it and run again to rebuild it")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -30,7 +30,7 @@ def test_batches_are_in_ultralytics_format_with_the_manifest_box(tiny_aihub, tmp
     assert batch["img"].shape == (n, 3, SIZE, SIZE) and batch["img"].dtype == torch.float32
     assert batch["img"].min() >= 0 and batch["img"].max() <= 1
     assert batch["batch_idx"].tolist() == list(range(n)) and batch["cls"].tolist() == [[0.0]] * n
-    rows = module.letterboxes.set_index("filename")
+    rows = module.table.set_index("filename")
     for name, box in zip(batch["filename"], batch["bboxes"], strict=True):
         row = rows.loc[name]
         x1, y1, x2, y2 = letterbox(row.width, row.height, SIZE).map_box(row.box_x1, row.box_y1, row.box_x2,

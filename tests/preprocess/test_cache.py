@@ -53,3 +53,11 @@ def test_a_killed_build_only_redoes_what_is_missing(manifest, tmp_path):
     assert os.stat(kept).st_mtime_ns == kept_stamp
     assert again["crop_path"].tolist() == first["crop_path"].tolist()
     assert not list(cache.directory(manifest).glob(".*.part"))  # no temporary file left behind
+
+
+def test_a_lost_crop_is_named_with_how_to_rebuild_it(tmp_path):
+    from kemotion.preprocess.cache import read_crop
+
+    (tmp_path / "half.jpg").write_bytes(b"\xff\xd8\xff")  # a truncated leftover
+    with pytest.raises(OSError, match=r"cannot read cached crop .*half\.jpg; delete it and run again"):
+        read_crop(str(tmp_path / "half.jpg"))
