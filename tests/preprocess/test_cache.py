@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import cv2
+import numpy as np
+import pandas as pd
 import pytest
 
 from kemotion.data.manifest import Selection, load_or_build
 from kemotion.preprocess.cache import CropCache
+from kemotion.preprocess.face_crop import NoFaceFound
 from kemotion.preprocess.resize import ResizeCropper
 
 
@@ -61,3 +65,31 @@ def test_a_lost_crop_is_named_with_how_to_rebuild_it(tmp_path):
     (tmp_path / "half.jpg").write_bytes(b"\xff\xd8\xff")  # a truncated leftover
     with pytest.raises(OSError, match=r"cannot read cached crop .*half\.jpg; delete it and run again"):
         read_crop(str(tmp_path / "half.jpg"))
+
+
+@dataclass(frozen=True)
+class PortraitsOnly:
+    """A face cropper with fallback "drop" that finds a face in portrait images only."""
+
+    size: int = 16
+    name: str = "portraits"
+
+    def decode_side(self, width: int, height: int) -> int:
+        return 64
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        if image.shape[1] > image.shape[0]:
+            raise NoFaceFound("no face found in a landscape image")
+        return np.zeros((self.size, self.size, 3), np.uint8)
+
+
+def test_images_without_a_face_are_dropped_and_listed_not_fatal(manifest, tmp_path):
+    cache = CropCache(PortraitsOnly(), tmp_path, workers=1)
+    table = cache.build(manifest)
+    landscape = manifest.classification["width"] > manifest.classification["height"]
+    assert 0 < landscape.sum() < len(landscape)  # the tiny set has both
+    assert sorted(table["filename"]) == sorted(manifest.classification.loc[~landscape, "filename"])
+    dropped = pd.read_csv(cache.directory(manifest) / "classification_dropped.csv")
+    assert sorted(dropped["filename"]) == sorted(manifest.classification.loc[landscape, "filename"])
+    assert set(dropped["reason"]) == {"no face found in a landscape image"}
+    assert cache.build(manifest)["filename"].tolist() == table["filename"].tolist()  # reused as it was
