@@ -19,7 +19,7 @@ test-fast:
 	$(BIN)/pytest -q -m "not slow"
 
 demo:
-	$(BIN)/python -m kemotion.train +experiment=resize_kemo
+	$(BIN)/python -m kemotion.train +experiment=yolo_kemo
 
 lint:
 	$(BIN)/ruff check .

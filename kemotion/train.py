@@ -16,13 +16,17 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from kemotion.pipeline import provide_face_detector
+
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit and/or test as `cfg` says; return the logged metrics (`val/acc_best`, `test/acc`, …)."""
+def train(cfg: DictConfig) -> tuple[dict[str, float], str | None]:
+    """Fit and/or test as `cfg` says; return the logged metrics (`val/acc_best`, `test/acc`, …) and the best
+    checkpoint. A YOLO crop without a detector checkpoint first gets one (`kemotion.pipeline`)."""
+    provide_face_detector(cfg, train)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = instantiate(cfg.datamodule)
@@ -38,13 +42,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("train"):
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    best = (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else "") or None
     if cfg.get("test"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        metrics.update(_test(trainer, model, datamodule, best or None))
+        metrics.update(_test(trainer, model, datamodule, best))
     if before is not None:
         log.info("Before and after training:\n%s", before_after_table(before, metrics, cfg.get("compare") or []))
     _finish(loggers)
-    return metrics
+    return metrics, best
 
 
 def _test(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule,
@@ -71,7 +75,7 @@ def _finish(loggers: list) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    metrics, _ = train(cfg)
     return metrics.get(cfg.get("optimized_metric", "val/acc_best"))
 
 

@@ -18,7 +18,7 @@ TINY_RUN = [*TINY_DATA, "logger=csv", "trainer.max_epochs=4", "model.net.width=8
 def test_resize_kemo_trains_tests_and_reuses_its_caches(tmp_path, caplog):
     cfg = compose_config(tmp_path, ["+experiment=resize_kemo", *TINY_RUN])
     with caplog.at_level(logging.INFO):
-        metrics = train(cfg)
+        metrics, _ = train(cfg)
     run = tmp_path / "run"
     assert 0 <= metrics["test/acc"] <= 1 and 0 <= metrics["test/acc_macro"] <= 1
     checkpoints = sorted(p.name for p in (run / "checkpoints").glob("*.ckpt"))
@@ -48,7 +48,7 @@ TINY_DETECTOR = [*TINY_DATA, "logger=csv", "data.detector.image_size=64", "data.
 def test_face_detector_trains_on_the_detector_subset_and_reports_map(tmp_path, caplog):
     cfg = compose_config(tmp_path, ["+experiment=face_detector", *TINY_DETECTOR])
     with caplog.at_level(logging.INFO):
-        metrics = train(cfg)
+        metrics, _ = train(cfg)
     assert 0 <= metrics["test/map"] <= metrics["test/map50"] <= 1
     assert 0 <= metrics["val/map"] <= 1
     best = [p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch*-val_map*.ckpt")]
@@ -62,7 +62,7 @@ def test_face_detector_trains_on_the_detector_subset_and_reports_map(tmp_path, c
 def test_detector_table4_prints_the_before_and_after_rows(tmp_path, caplog):
     cfg = compose_config(tmp_path, ["+experiment=detector_table4", *TINY_DETECTOR, "detector.freeze_backbone_epochs=1"])
     with caplog.at_level(logging.INFO):
-        metrics = train(cfg)
+        metrics, _ = train(cfg)
     table = caplog.text[caplog.text.index("Before and after training"):]
     assert "| weights | test/map | test/map50 |" in table
     assert f"| trained | {metrics['test/map']:.4f}" in table

@@ -14,11 +14,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from kemotion.data.datamodule import ClassificationDataModule
-from kemotion.train import CONFIG_DIR
+from kemotion.pipeline import provide_face_detector
+from kemotion.train import CONFIG_DIR, train
 
 
 def preprocess(cfg: DictConfig) -> pd.DataFrame:
-    """Build (or reuse) the crops of the configured data × preprocess; print where they are; return their table."""
+    """Build (or reuse) the crops of the configured data × preprocess; print where they are; return their table.
+    `preprocess=yolo` without a checkpoint first gets kemotion's own face detector (`kemotion.pipeline`)."""
+    provide_face_detector(cfg, train)
     datamodule: ClassificationDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
     crops = datamodule.table

@@ -1,16 +1,18 @@
 """The crop cache: each manifest image cropped once per cropper, reused by every classifier run.
 
-Crops live under `<cache>/crops/<manifest key>/<cropper key>/` (the key hashes the cropper's parameters), one
-JPEG per source image, each written atomically, so a killed build loses nothing and a rerun only does what is
-missing. Beside them, `classification.csv` / `detector.csv` list a manifest subset's rows with their crop paths
-(written last).
+Crops live under `<cache>/crops/<manifest key>/<cropper key>/` (the key hashes the cropper's parameters, the
+detector checkpoint's hash included), one JPEG per source image and beside it a small JSON of what the cropper saw
+(the faces it found, the fallback it used). Both are written atomically and the JSON last, so a killed build loses
+nothing and a rerun only does the images without one. When a subset is complete, its table (`classification.csv` /
+`detector.csv`: the manifest rows with their crop paths), the rows dropped for want of a face and the preprocessing
+report (`kemotion.preprocess.report`) are written beside them, the table last.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -18,24 +20,16 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
-from kemotion.data import images
 from kemotion.data.manifest import Manifest
 from kemotion.io import atomic_write
 from kemotion.parallel import process_map
-from kemotion.preprocess.cropper import Cropper, cropper_key
-from kemotion.preprocess.face_crop import NoFaceFound
+from kemotion.preprocess import report
+from kemotion.preprocess.cropper import Cropped, Cropper, SourceImage, cropper_key
 
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 95
-
-
-@dataclass(frozen=True)
-class _Job:
-    source: str
-    target: str
-    width: int
-    height: int
+CACHE_VERSION = 2  # 2: a JSON of what the cropper saw beside each crop
 
 
 class CropCache:
@@ -45,7 +39,7 @@ class CropCache:
         self.workers = workers
 
     def directory(self, manifest: Manifest) -> Path:
-        return self.cache_dir / "crops" / manifest.key / cropper_key(self.cropper)
+        return self.cache_dir / "crops" / manifest.key / cropper_key(self.cropper, cache_version=CACHE_VERSION)
 
     def table_path(self, manifest: Manifest, subset: str = "classification") -> Path:
         return self.directory(manifest) / f"{subset}.csv"
@@ -60,52 +54,49 @@ class CropCache:
             if table_path.exists():
                 log.info("Reusing %s crops of the %s subset in %s", self.cropper.name, subset, directory)
                 return self.read(manifest, subset)
-            table, dropped = self._crop_missing(getattr(manifest, subset), directory)
-            if len(dropped):
+            frame = getattr(manifest, subset).assign(
+                crop_path=[str(directory / f"{Path(name).stem}.jpg") for name in getattr(manifest, subset)["filename"]])
+            self._crop_missing(frame)
+            seen = report.per_image(frame, [_read_seen(path) for path in frame["crop_path"]])
+            summary = report.summarise(seen, self.cropper.name, subset)
+            log.info("%s", summary)
+            dropped = seen["fallback"] == "drop"
+            if dropped.any():
                 log.warning("%s: dropped %d of the %s subset's images without a face; see %s_dropped.csv",
-                            self.cropper.name, len(dropped), subset, subset)
-            with atomic_write(directory / f"{subset}_dropped.csv", "w", newline="", encoding="utf-8") as handle:
-                dropped.to_csv(handle, index=False)
-            with atomic_write(table_path, "w", newline="", encoding="utf-8") as handle:
-                table.to_csv(handle, index=False)
+                            self.cropper.name, dropped.sum(), subset, subset)
+            _write_csv(directory / f"{subset}_report.csv", seen)
+            with atomic_write(directory / f"{subset}_report.txt", "w", encoding="utf-8") as handle:
+                handle.write(summary + "\n")
+            _write_csv(directory / f"{subset}_dropped.csv",
+                       frame.loc[dropped, ["filename", "path", "split", "label"]].assign(reason="no face found"))
+            table = frame[~dropped].reset_index(drop=True)
+            _write_csv(table_path, table)
         return table
 
     def read(self, manifest: Manifest, subset: str = "classification") -> pd.DataFrame:
         text = {"filename": str, "subject_id": str, "answers": str, "path": str, "crop_path": str}
         return pd.read_csv(self.table_path(manifest, subset), dtype=text, keep_default_na=False)
 
-    def _crop_missing(self, frame: pd.DataFrame, directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(the rows with their crop, the rows dropped for want of a face with the reason: fallback "drop")."""
-        targets = [str(directory / f"{Path(name).stem}.jpg") for name in frame["filename"]]
-        jobs = [_Job(src, dst, w, h) for src, dst, w, h in zip(frame["path"], targets, frame["width"],
-                                                                frame["height"], strict=True)
-                if not Path(dst).exists()]
-        log.info("%s crops: %d cached, %d to make in %s", self.cropper.name, len(frame) - len(jobs), len(jobs),
-                 directory)
-        crop = functools.partial(crop_one, self.cropper)
-        reasons = process_map(crop, jobs, self.workers, desc=f"cropping ({self.cropper.name})")
-        why = {job.target: reason for job, reason in zip(jobs, reasons, strict=True) if reason is not None}
-        table = frame.assign(crop_path=targets)
-        kept = ~table["crop_path"].isin(why)
-        dropped = table.loc[~kept, ["filename", "path", "split", "label"]].assign(
-            reason=[why[t] for t in table.loc[~kept, "crop_path"]])
-        return table[kept].reset_index(drop=True), dropped
+    def _crop_missing(self, frame: pd.DataFrame) -> None:
+        todo = [(SourceImage(path, int(w), int(h)), target)
+                for path, w, h, target in zip(frame["path"], frame["width"], frame["height"], frame["crop_path"],
+                                              strict=True)
+                if not _done(target)]
+        log.info("%s crops: %d cached, %d to make in %s", self.cropper.name, len(frame) - len(todo), len(todo),
+                 Path(frame["crop_path"].iloc[0]).parent if len(frame) else "-")
+        size = self.cropper.batch_size
+        batches = [todo[start:start + size] for start in range(0, len(todo), size)]
+        process_map(functools.partial(crop_batch, self.cropper), batches, self.workers,
+                    desc=f"cropping ({self.cropper.name}, {size} per batch)", unit="batch")
 
 
-def crop_one(cropper: Cropper, job: _Job) -> str | None:
-    """Decode the source once (no larger than the cropper needs), crop, write the JPEG atomically. Returns why
-    the image was dropped (a face cropper with fallback "drop" found no face), or None."""
-    image = images.load_rgb(job.source, max_side=cropper.decode_side(job.width, job.height))
-    try:
-        crop = cropper(image)
-    except NoFaceFound as reason:
-        return str(reason)
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise RuntimeError(f"could not encode the crop of {job.source}")
-    with atomic_write(job.target, "wb") as handle:
-        handle.write(np.asarray(encoded).tobytes())
-    return None
+def crop_batch(cropper: Cropper, jobs: list[tuple[SourceImage, str]]) -> None:
+    """Crop a batch of sources; write each crop's JPEG, then the JSON of what the cropper saw (the job's marker)."""
+    for (source, target), cropped in zip(jobs, cropper.crop_files([source for source, _ in jobs]), strict=True):
+        if cropped.image is not None:
+            _write_jpeg(target, cropped.image, source.path)
+        with atomic_write(_seen_path(target), "w", encoding="utf-8") as handle:
+            json.dump(_seen(cropped), handle)
 
 
 def read_crop(path: str) -> np.ndarray:
@@ -114,3 +105,41 @@ def read_crop(path: str) -> np.ndarray:
     if image is None:
         raise OSError(f"cannot read cached crop {path}; delete it and run again to rebuild it")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _write_jpeg(target: str, crop: np.ndarray, source: str) -> None:
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError(f"could not encode the crop of {source}")
+    with atomic_write(target, "wb") as handle:
+        handle.write(np.asarray(encoded).tobytes())
+
+
+def _seen(cropped: Cropped) -> dict:
+    listed = {key: None if value is None else np.asarray(value).tolist()
+              for key, value in (("faces", cropped.faces), ("scores", cropped.scores))}
+    return {**listed, "picked": cropped.picked, "square_side": cropped.square_side, "fallback": cropped.fallback}
+
+
+def _done(target: str) -> bool:
+    """Cropped before: its JSON is there, and so is its JPEG unless it was dropped (a deleted crop is redone)."""
+    if not _seen_path(target).exists():
+        return False
+    return Path(target).exists() or _read_seen(target)["fallback"] == "drop"
+
+
+def _seen_path(target: str | Path) -> Path:
+    return Path(target).with_suffix(".json")
+
+
+def _read_seen(target: str) -> dict:
+    path = _seen_path(target)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OSError(f"cannot read {path}: {exc}; delete it and run again to redo its crop") from exc
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+        frame.to_csv(handle, index=False)

@@ -7,11 +7,14 @@ aspect ratio. When no face is found, a configurable fallback decides what the ca
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import cv2
 import numpy as np
 
+from kemotion.data import images
+from kemotion.preprocess.cropper import Cropped, SourceImage
 from kemotion.preprocess.resize import PAD_GREY, ResizeCropper
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the upright image (x2, y2 exclusive)
@@ -105,27 +108,62 @@ def crop_face(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, *, rule:
 
 
 class FaceCropper:
-    """What every face-detecting cropper shares: a dataclass with `size`, `margin`, `pick` and `fallback` fields
-    and a `detect(image) -> (boxes, scores)` method gets the cropper interface from here."""
+    """What every face-detecting cropper shares: a dataclass with `size`, `margin`, `pick`, `fallback` and
+    `detect_side` fields and a `detect(image) -> (boxes, scores)` method (or a batched `detect_batch`) gets the
+    cropper interface from here."""
 
     size: int
     margin: float
     pick: PickRule
     fallback: NoFace
+    detect_side: int  # long side the detector looks at
+    batch_size: int = 1
 
     def check_policy(self) -> None:
         if self.pick not in PICK_RULES:
             raise ValueError(f"pick must be one of {PICK_RULES}, got {self.pick!r}")
         if self.fallback not in NO_FACE_FALLBACKS:
             raise ValueError(f"fallback must be one of {NO_FACE_FALLBACKS}, got {self.fallback!r}")
-
-    def decode_side(self, width: int, height: int) -> int | None:
-        return None  # the crop is cut from the full-resolution image
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        boxes, scores = self.detect(image)
-        return crop_face(image, boxes, scores, rule=self.pick, margin=self.margin, size=self.size,
-                         fallback=self.fallback)
+        (found,) = self.detect_batch([image])
+        return crop_face(image, *found, rule=self.pick, margin=self.margin, size=self.size, fallback=self.fallback)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Faces in an H×W×3 RGB image: (n, 4) float xyxy boxes in its pixels and (n,) scores."""
         raise NotImplementedError
+
+    def detect_batch(self, batch: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [self.detect(image) for image in batch]
+
+    def crop_files(self, sources: list[SourceImage]) -> list[Cropped]:
+        """Detect on decodes just large enough for the detector (JPEG DCT scaling), all in one batch; then cut each
+        crop from a decode just large enough for the crop: the detector's own when it is, as for large faces."""
+        small = [images.load_rgb(source.path, max_side=self.detect_side) for source in sources]
+        return [self._cut(source, image, boxes * _ratio(source, image), scores)
+                for source, image, (boxes, scores) in zip(sources, small, self.detect_batch(small), strict=True)]
+
+    def _cut(self, source: SourceImage, decoded: np.ndarray, faces: np.ndarray, scores: np.ndarray) -> Cropped:
+        """The crop of one source whose faces are in its full-resolution pixels; `decoded` is a reduced decode."""
+        index = pick_face(faces, scores, self.pick)
+        square = None if index is None else square_around(tuple(faces[index]), self.margin, source.width,
+                                                          source.height)
+        cut_from = square[2] - square[0] if square else min(source.width, source.height)  # fallbacks: the frame
+        needed = math.ceil(max(source.width, source.height) * min(1.0, self.size / cut_from))
+        image = decoded if max(decoded.shape[:2]) >= needed else images.load_rgb(source.path, max_side=needed)
+        seen = dict(faces=faces, scores=scores)
+        if square is None:
+            try:
+                return Cropped(no_face_crop(image, self.fallback, self.size), **seen, fallback=self.fallback)
+            except NoFaceFound:
+                return Cropped(None, **seen, fallback="drop")
+        ratio = _ratio(source, image)[:2]
+        local = (square[0] / ratio[0], square[1] / ratio[1], square[2] / ratio[0], square[3] / ratio[1])
+        return Cropped(crop_square(image, local, self.size), **seen, picked=index, square_side=square[2] - square[0])
+
+
+def _ratio(source: SourceImage, image: np.ndarray) -> np.ndarray:
+    """Full-resolution pixels per pixel of a reduced decode, as an xyxy multiplier."""
+    return np.array([source.width / image.shape[1], source.height / image.shape[0]] * 2)

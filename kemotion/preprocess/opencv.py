@@ -8,12 +8,13 @@ face-like. The boxes are the same as plain `detectMultiScale`'s for the same par
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from kemotion.preprocess.cropper import NOT_IN_KEY
 from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 
 FRONTAL_FACE = "haarcascade_frontalface_default.xml"  # shipped with opencv-python in cv2.data.haarcascades
@@ -30,6 +31,7 @@ class OpenCVCropper(FaceCropper):
     pick: PickRule = "largest"  # which face when several: "largest" box or most "confident" (level weight)
     fallback: NoFace = "resize"  # no face: "resize" (the paper's baseline), "centre" square, or "drop"
     cascade: str = FRONTAL_FACE  # a file in cv2.data.haarcascades, or a path
+    batch_size: int = field(default=1, metadata=NOT_IN_KEY)  # files per worker task
     name: str = "opencv"
 
     def __post_init__(self) -> None:

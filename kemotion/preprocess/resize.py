@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from kemotion.data import images
+from kemotion.preprocess.cropper import NOT_IN_KEY, Cropped, SourceImage
 
 PAD_GREY = 114  # the letterbox fill of YOLO detectors (ultralytics' LetterBox), also used for classifier inputs
 
@@ -15,9 +19,17 @@ class ResizeCropper:
     size: int = 500  # paper §3.3: classifier inputs are prepared at 500×500
     keep_aspect: bool = False  # the paper's baseline stretches the whole frame (its Fig. 3); True letterboxes
     name: str = "resize"
+    batch_size: int = field(default=1, metadata=NOT_IN_KEY)
 
-    def decode_side(self, width: int, height: int) -> int | None:
-        return self.size  # never more than the output needs: JPEG DCT scaling does the rest
+    def crop_files(self, sources: list[SourceImage]) -> list[Cropped]:
+        return [Cropped(self(images.load_rgb(s.path, max_side=self.decode_side(s.width, s.height))))
+                for s in sources]
+
+    def decode_side(self, width: int, height: int) -> int:
+        """The long side to decode at (JPEG DCT scaling), no larger than the output needs: a letterbox needs the
+        long side at `size`, a stretch the short side."""
+        long, short = max(width, height), min(width, height)
+        return self.size if self.keep_aspect else math.ceil(self.size * long / short)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         if not self.keep_aspect:

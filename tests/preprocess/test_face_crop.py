@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from kemotion.data.images import EXIF_ORIENTATION_TAG, load_rgb
+from kemotion.preprocess import face_crop
+from kemotion.preprocess.cropper import SourceImage
 from kemotion.preprocess.face_crop import (
+    FaceCropper,
     NoFaceFound,
     centre_square,
     crop_face,
@@ -151,3 +156,67 @@ def test_no_face_drop_raises_a_value_error_the_cache_can_count():
     assert issubclass(NoFaceFound, ValueError)
     with pytest.raises(ValueError, match="fallback"):
         no_face_crop(image, "skip", 50)
+
+
+@dataclass(frozen=True)
+class FixedFace(FaceCropper):
+    """A face cropper whose 'detector' always finds the same box, given as fractions of the frame."""
+
+    where: tuple[float, float, float, float] = (0.4, 0.3, 0.6, 0.5)
+    size: int = 64
+    margin: float = 0.2
+    pick: str = "largest"
+    fallback: str = "resize"
+    detect_side: int = 100
+    name: str = "fixed"
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        height, width = image.shape[:2]
+        return np.array([self.where]) * [width, height, width, height], np.array([1.0])
+
+
+@pytest.fixture()
+def large_jpeg(tmp_path):
+    """A 1600×1200 JPEG with smooth structure everywhere (so reduced decodes are comparable)."""
+    y, x = np.mgrid[0:1200, 0:1600]
+    image = np.stack([(x * 7 + y * 3) % 256, (x // 4 + y // 2) % 256, (128 + 100 * np.sin(x / 40)).astype(int)],
+                     axis=2).astype(np.uint8)
+    path = tmp_path / "large.jpg"
+    Image.fromarray(image).save(path, quality=95)
+    return str(path), load_rgb(path)
+
+
+def test_crop_files_decodes_small_for_the_detector_and_crops_like_full_resolution(large_jpeg, monkeypatch):
+    path, full = large_jpeg
+    decodes = []
+    monkeypatch.setattr(face_crop.images, "load_rgb", lambda p, max_side=None: decodes.append(max_side) or
+                        load_rgb(p, max_side=max_side))
+    cropper = FixedFace(size=56)  # the face is 320 × 240, its square 1.4 × 320 = 448 px: 56 px at 1/8 scale
+    (cropped,) = cropper.crop_files([SourceImage(path, 1600, 1200)])
+    assert decodes == [100]  # one decode at 1/8 scale (200 × 150) sufficed for the detector and the crop
+    assert cropped.faces.tolist() == [pytest.approx([640, 360, 960, 600])]  # in full-resolution pixels
+    assert cropped.picked == 0 and cropped.square_side == pytest.approx(448) and cropped.fallback is None
+    assert np.abs(cropped.image.astype(int) - cropper(full).astype(int)).mean() < 6  # same content as full-res
+
+    decodes.clear()
+    (sharp,) = FixedFace(size=300).crop_files([SourceImage(path, 1600, 1200)])  # 300 of 448 px: a 2nd decode
+    assert decodes == [100, 1072] and sharp.image.shape == (300, 300, 3)  # long side 1600 × 300 / 448, rounded up
+    assert np.abs(sharp.image.astype(int) - FixedFace(size=300)(full).astype(int)).mean() < 3
+
+
+def test_crop_files_records_the_fallback_and_drops_without_an_image(large_jpeg):
+    path, _ = large_jpeg
+    source = SourceImage(path, 1600, 1200)
+    nothing = FixedFace(where=(0.1, 0.1, 0.1, 0.2))  # zero width: square_around refuses it...
+    with pytest.raises(ValueError, match="no area"):
+        nothing.crop_files([source])
+    (dropped,) = NoFaceAtAll(fallback="drop").crop_files([source])
+    assert dropped.image is None and dropped.fallback == "drop" and dropped.faces.shape == (0, 4)
+    (kept,) = NoFaceAtAll(fallback="centre").crop_files([source])
+    assert kept.image.shape == (64, 64, 3) and kept.fallback == "centre" and kept.square_side is None
+
+
+@dataclass(frozen=True)
+class NoFaceAtAll(FixedFace):
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((0, 4)), np.zeros(0)

@@ -64,6 +64,9 @@ def test_the_cache_key_follows_the_weights_not_just_the_path(checkpoint):
     checkpoint.write_bytes(b"weights v2")  # retrained in place
     assert cropper_key(YoloCropper(str(checkpoint))) != first
     assert cropper_key(YoloCropper(str(checkpoint), conf=0.5)) != cropper_key(YoloCropper(str(checkpoint)))
+    second = cropper_key(YoloCropper(str(checkpoint)))
+    moved = checkpoint.rename(checkpoint.with_name("moved.pt"))  # the same weights elsewhere: the same crops
+    assert cropper_key(YoloCropper(str(moved))) == cropper_key(YoloCropper(str(moved), batch_size=2)) == second
 
 
 def test_it_pickles_for_the_worker_processes(checkpoint):

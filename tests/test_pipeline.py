@@ -1,0 +1,82 @@
+"""The pipeline's detector stage: what it trains is `+experiment=face_detector`, trained once per data and detector
+config, and a YOLO-crop run without a checkpoint gets it."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from kemotion import pipeline
+from kemotion.train import train
+from tests.conftest import TINY_DATA, compose_config
+from tests.test_train import TINY_DETECTOR, TINY_RUN
+
+RUN_KEYS = ["datamodule", "module", "callbacks", "trainer", "optimized_metric"]
+
+
+def _resolved(cfg):
+    return {key: OmegaConf.to_container(cfg[key], resolve=True) for key in RUN_KEYS[:-1]} | {
+        "optimized_metric": cfg.optimized_metric}
+
+
+def test_the_detector_stage_trains_what_the_face_detector_experiment_trains(tmp_path):
+    yolo = compose_config(tmp_path, ["+experiment=yolo_kemo", "trainer.max_epochs=3", "seed=7", "logger=wandb"])
+    run = pipeline.detector_run(yolo)
+    experiment = compose_config(tmp_path, ["+experiment=face_detector", "seed=0"])
+    assert _resolved(run) == _resolved(experiment)  # the classifier's max_epochs does not leak in
+    assert run.trainer.max_epochs == yolo.data.detector.epochs and run.seed == yolo.detector.seed == 0
+    assert set(run.logger) == {"csv"}
+    assert yolo.trainer.max_epochs == 3 and "ema" not in yolo.callbacks  # the run's own config is untouched
+
+
+@pytest.mark.parametrize(("change", "same"), [
+    ("detector.epochs=5", False), ("data.detector.image_size=320", False), ("detector=yolov8n", False),
+    ("detector.seed=1", False), ("seed=5", True), ("model=vgg19", True), ("trainer.max_epochs=2", True),
+    ("data.num_workers=0", True), ("preprocess.conf=0.5", True),
+])
+def test_the_detector_key_follows_what_the_detector_trains_with(tmp_path, change, same):
+    base = compose_config(tmp_path, ["+experiment=yolo_kemo"])
+    key = pipeline.detector_key(pipeline.detector_run(base), base)
+    changed = compose_config(tmp_path, ["+experiment=yolo_kemo", change])
+    assert (pipeline.detector_key(pipeline.detector_run(changed), changed) == key) == same
+
+
+def test_a_given_checkpoint_is_used_as_it_is(tmp_path):
+    (tmp_path / "mine.pt").write_bytes(b"weights")
+    cfg = compose_config(tmp_path, ["+experiment=yolo_kemo", f"preprocess.checkpoint={tmp_path / 'mine.pt'}"])
+    pipeline.provide_face_detector(cfg, train=lambda run: pytest.fail("trained a detector it was given"))
+    assert cfg.preprocess.checkpoint == str(tmp_path / "mine.pt")
+    resize = compose_config(tmp_path, ["+experiment=resize_kemo"])
+    pipeline.provide_face_detector(resize, train=lambda run: pytest.fail("resize needs no detector"))
+
+
+@pytest.mark.slow
+def test_yolo_kemo_trains_its_detector_once_then_reuses_detector_and_crops(tmp_path, caplog):
+    detector = [o for o in TINY_DETECTOR[len(TINY_DATA):] if o.startswith("data.detector")]
+    overrides = ["+experiment=yolo_kemo", *TINY_RUN, *detector, "trainer.max_epochs=2",
+                 "preprocess.conf=0.0"]  # a 2-epoch detector is unsure: keep every face it proposes
+    cfg = compose_config(tmp_path, overrides)
+    with caplog.at_level(logging.INFO):
+        metrics, best = train(cfg)
+    assert 0 <= metrics["test/acc"] <= 1 and best
+    (weights,) = (tmp_path / ".cache" / "detectors").glob("*/*/face_detector.ckpt")
+    assert "training one into" in caplog.text and "Face detector on the test split: mAP@0.5" in caplog.text
+    assert weights.parent.name.startswith("yolo_facev2-")
+    assert cfg.preprocess.checkpoint == str(weights)
+    detector = instantiate(compose_config(tmp_path, ["+experiment=face_detector"]).module.net)
+    saved = torch.load(weights, map_location="cpu", weights_only=False)["state_dict"]
+    assert {k.removeprefix("net.") for k in saved if k.startswith("net.")} == set(detector.state_dict())
+    (report,) = (tmp_path / ".cache" / "crops").glob("*/yolo-*/classification_report.txt")
+    assert "face recall" in report.read_text()
+
+    caplog.clear()
+    again = compose_config(tmp_path, [*overrides, "trainer.max_epochs=1", "seed=1"])
+    with caplog.at_level(logging.INFO):
+        train(again)
+    assert f"Reusing the face detector {weights}" in caplog.text
+    assert "Reusing yolo crops of the classification subset" in caplog.text
+    assert "training one into" not in caplog.text
