@@ -1,7 +1,8 @@
 """`process_map`: a function over items in worker processes, in order, with a progress bar.
 
-Shared by the synthetic-data generator and the crop cache: both are numpy/OpenCV/PIL work that the GIL would
-serialise in threads.
+Shared by the synthetic-data generator and the crop cache: both are numpy/OpenCV/PIL (and, for YOLO crops, torch)
+work that the GIL would serialise in threads. The workers are forked and run single-threaded: one process per core
+is the parallelism, and neither OpenCV's nor torch's (OpenMP) thread pool survives a fork.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 import cv2
+import torch
 from tqdm.auto import tqdm
 
 T = TypeVar("T")
@@ -26,7 +28,8 @@ def process_map(function: Callable[[T], R], items: Iterable[T], workers: int, de
         if workers <= 1 or len(items) < 2:
             return [_advanced(bar, function(item)) for item in items]
         chunk = max(1, len(items) // (8 * workers))
-        with _opencv_single_threaded(), ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+        with _opencv_single_threaded(), ProcessPoolExecutor(workers, mp_context=_context(),
+                                                            initializer=_torch_single_threaded) as pool:
             return [_advanced(bar, result) for result in pool.map(function, items, chunksize=chunk)]
 
 
@@ -48,6 +51,13 @@ def _opencv_single_threaded() -> Iterator[None]:
         yield
     finally:
         cv2.setNumThreads(threads)
+
+
+def _torch_single_threaded() -> None:
+    """In each worker, as torch's DataLoader does in its own: with one thread torch never enters an OpenMP parallel
+    region, whose pool, inherited from a parent that ran one (training the face detector, say), waits forever at its
+    barrier in the child."""
+    torch.set_num_threads(1)
 
 
 def _advanced(bar: tqdm, result: R) -> R:

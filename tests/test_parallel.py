@@ -35,6 +35,27 @@ def test_workers_forked_after_opencv_ran_its_thread_pool_do_not_hang():
         assert cv2.getNumThreads() == threads  # the parent's setting is restored
         print("ok")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("ok")
+
+
+def test_workers_forked_after_torch_ran_its_openmp_threads_do_not_hang():
+    """Training the face detector and then cropping with it in forked workers hung in gomp_team_barrier_wait_end."""
+    script = textwrap.dedent("""
+        import torch
+        from kemotion.parallel import process_map
+        torch.set_num_threads(2)
+        big = torch.rand(2000, 2000)
+        for _ in range(3):
+            (big @ big).float()  # the parent's OpenMP team is now alive
+        def work(i):
+            return float((big[:500] * 2).sum()) + i  # an element-wise op large enough to go parallel
+        results = process_map(work, range(4), workers=2, desc="torch")
+        assert results == [results[0] + i for i in range(4)], results
+        assert torch.get_num_threads() == 2  # the parent keeps its threads
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("ok")
