@@ -41,6 +41,15 @@ def test_resize_kemo_trains_tests_and_reuses_its_caches(tmp_path, caplog):
     assert "Building manifest" not in caplog.text
 
 
+def test_the_same_seed_trains_the_same_classifier(tmp_path):
+    """Augmentations included (albumentations has its own random state), across two DataLoader workers."""
+    runs = [train(compose_config(tmp_path / name, ["+experiment=resize_kemo", *TINY_RUN, "trainer.max_epochs=2",
+                                                   "data.num_workers=2", f"seed={seed}"]))[0]
+            for name, seed in [("first", 0), ("again", 0), ("other", 1)]]
+    assert runs[0] == runs[1]
+    assert runs[0]["test/loss"] != runs[2]["test/loss"]
+
+
 TINY_DETECTOR = [*TINY_DATA, "logger=csv", "data.detector.image_size=64", "data.detector.batch_size=4",
                  "data.detector.epochs=2", "+trainer.enable_progress_bar=false"]
 

@@ -15,7 +15,9 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.fabric.utilities.seed import pl_worker_init_function
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from kemotion.data.manifest import Manifest, Selection, load_or_build
 from kemotion.data.transforms import eval_transform, train_transform
@@ -93,9 +95,28 @@ class ManifestDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
         workers = self.hparams.num_workers
+        if workers == 0:
+            _seed_transform(self.datasets[split], torch.initial_seed() + rank_zero_only.rank)
         return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
                           drop_last=drop_last, num_workers=workers, persistent_workers=workers > 0,
-                          pin_memory=self.hparams.pin_memory, collate_fn=self.collate_fn)
+                          pin_memory=self.hparams.pin_memory, collate_fn=self.collate_fn,
+                          worker_init_fn=seed_worker)
+
+
+def seed_worker(worker_id: int) -> None:
+    """Lightning's worker seeding (per worker and rank), extended to the dataset's albumentations pipeline.
+
+    Albumentations keeps its own random state, deaf to torch's and numpy's seeds. Unseeded, every forked worker
+    would carry a copy of the same state and replay its siblings' augmentations, and no run would be repeatable.
+    """
+    pl_worker_init_function(worker_id)  # seeds torch per worker and rank; what Lightning adds when we set none
+    _seed_transform(get_worker_info().dataset, torch.initial_seed())
+
+
+def _seed_transform(dataset: Dataset, seed: int) -> None:
+    transform = getattr(dataset, "transform", None)
+    if transform is not None:
+        transform.set_random_seed(seed % 2**32)
 
 
 class ClassificationDataModule(ManifestDataModule):
