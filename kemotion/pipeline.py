@@ -6,12 +6,17 @@ A cropper whose `checkpoint` is null (`preprocess=yolo` unless you give one) get
 data and detector settings reuses it, so `python -m kemotion.train +experiment=yolo_kemo` runs the whole pipeline on
 a fresh machine and a sweep trains its detector once. A run killed while training it leaves no `face_detector.ckpt`;
 the next run trains it again from the start.
+
+The detector stage always trains as one process on the run's accelerator, whatever the run's own trainer. Under
+`trainer=ddp` it runs in rank 0 before the classifier's other ranks exist: Lightning's launcher starts them in
+`trainer.fit` by running the whole command again. A DDP detector stage would start its own ranks the same way, and they
+would wait for the detector's lock that rank 0 holds while training it. As it is, when rank 1's run of the command gets
+here, the detector is cached and rank 1 reuses it.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import os
@@ -26,14 +31,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from kemotion.data.manifest import load_or_build
 from kemotion.io import atomic_write
+from kemotion.runs import NOT_IN_KEY, settings_key
 
 log = logging.getLogger(__name__)
 
 FACE_DETECTOR_RUN = Path(__file__).resolve().parent.parent / "conf" / "experiment" / "face_detector.yaml"
 WEIGHTS = "face_detector.ckpt"
-# Settings that change how a run goes, never what it trains: left out of the detector's cache key.
-NOT_IN_KEY = frozenset({"num_workers", "cache_workers", "pin_memory", "enable_progress_bar", "log_every_n_steps",
-                        "enable_model_summary", "default_root_dir", "dirpath"})
+# Where the data lies, not what it is: the manifest key above the detector's folder already names the data, so a
+# run from another folder or with an absolute path finds the same detector.
+DATA_LOCATION = frozenset({"root", "cache_dir"})
+
+# Trainer settings that make more than one process; the detector stage drops them (Lightning's defaults: one node,
+# the "auto" strategy, which for one device is a single process, and no SyncBatchNorm).
+MULTI_PROCESS = ("strategy", "num_nodes", "sync_batchnorm")
 
 Train = Callable[[DictConfig], tuple[dict[str, float], str | None]]
 
@@ -71,10 +81,14 @@ def face_detector(cfg: DictConfig, train: Train) -> Path:
 
 def detector_run(cfg: DictConfig) -> DictConfig:
     """What `+experiment=face_detector` would run on `cfg`'s data and detector: the experiment merged over `cfg`,
-    as Hydra merges a global package, with the detector's own seed and a CSV log instead of the run's loggers."""
+    as Hydra merges a global package, with the detector's own seed and a CSV log instead of the run's loggers, in one
+    process on the run's accelerator (see the module's docstring)."""
     run = copy.deepcopy(cfg)
     OmegaConf.set_struct(run, False)
     run.merge_with(OmegaConf.load(FACE_DETECTOR_RUN))
+    run.trainer.devices = 1
+    for key in MULTI_PROCESS:
+        run.trainer.pop(key, None)  # absent, not set to the default: a single-process run's key stays what it was
     run.seed = cfg.detector.seed
     run.logger = {"csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "save_dir": "${paths.output_dir}",
                           "name": "csv"}}
@@ -84,28 +98,15 @@ def detector_run(cfg: DictConfig) -> DictConfig:
 
 def detector_key(run: DictConfig, cfg: DictConfig) -> str:
     """`<detector choice>-<hash of everything the detector run trains with>` (paths and worker counts left out)."""
-    probe = copy.deepcopy(run)
-    probe.paths.output_dir = "<run>"
-    settings = {key: OmegaConf.to_container(probe[key], resolve=True)
-                for key in ("datamodule", "module", "trainer", "callbacks")} | {"seed": probe.seed}
-    blob = json.dumps(_without(settings, NOT_IN_KEY), sort_keys=True, default=str)
     choice = HydraConfig.get().runtime.choices.get("detector") if HydraConfig.initialized() else None
     choice = choice or "detector"
-    return f"{choice}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+    return f"{choice}-{settings_key(run, NOT_IN_KEY | DATA_LOCATION)}"
 
 
 def _manifest_key(cfg: DictConfig) -> str:
     """The detector subset's manifest (built here if it is not yet): new data or selection, a new detector."""
     source = instantiate(cfg.data.source)
     return load_or_build(source.prepare(), instantiate(cfg.data.selection), cfg.paths.cache_dir).key
-
-
-def _without(tree: object, keys: frozenset[str]) -> object:
-    if isinstance(tree, dict):
-        return {k: _without(v, keys) for k, v in tree.items() if k not in keys}
-    if isinstance(tree, list):
-        return [_without(v, keys) for v in tree]
-    return tree
 
 
 def _metrics_line(directory: Path) -> str:

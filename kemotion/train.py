@@ -8,6 +8,7 @@ modules it calls, and each LightningModule prints its own test summary.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import hydra
@@ -17,6 +18,7 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from kemotion.pipeline import provide_face_detector
+from kemotion.runs import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,13 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], str | None]:
     """Fit and/or test as `cfg` says; return the logged metrics (`val/acc_best`, `test/acc`, …) and the best
-    checkpoint. A YOLO crop without a detector checkpoint first gets one (`kemotion.pipeline`)."""
+    checkpoint. A YOLO crop without a detector checkpoint first gets one (`kemotion.pipeline`). A run whose folder
+    says it finished is not run again, and one that was killed resumes from its last checkpoint (`kemotion.runs`)."""
+    folder = RunFolder.of(cfg)
+    if (done := folder.finished()) is not None:
+        log.info("Skipping %s: it finished there already (test/acc %s)", folder.directory,
+                 done["metrics"].get("test/acc", "not tested"))
+        return done["metrics"], done["best_checkpoint"]
     provide_face_detector(cfg, train)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -37,17 +45,32 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], str | None]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     log.info("Output directory: %s", Path(trainer.default_root_dir).resolve())
+    cell = OmegaConf.to_container(cfg.cell, resolve=True) if "cell" in cfg else {}
+    resume = cfg.get("ckpt_path") or folder.last_checkpoint()
+    if trainer.is_global_zero:
+        folder.start(cell)
 
-    before = _test(trainer, model, datamodule, None) if cfg.get("test_before_fit") else None
-    if cfg.get("train"):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    best = (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else "") or None
-    if cfg.get("test"):
-        metrics.update(_test(trainer, model, datamodule, best))
-    if before is not None:
-        log.info("Before and after training:\n%s", before_after_table(before, metrics, cfg.get("compare") or []))
-    _finish(loggers)
+    try:
+        before = _test(trainer, model, datamodule, None) if cfg.get("test_before_fit") else None
+        if cfg.get("train"):
+            if resume:
+                log.info("Resuming training from %s", resume)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        best = (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else "") or None
+        if cfg.get("test"):
+            metrics.update(_test(trainer, model, datamodule, best))
+        if before is not None:
+            log.info("Before and after training:\n%s", before_after_table(before, metrics, cfg.get("compare") or []))
+    except BaseException:
+        _finish(loggers, exit_code=1)  # marked failed in W&B; the next job of a sweep still gets a run of its own
+        raise
+    record = None
+    if trainer.is_global_zero:
+        confusion = getattr(model, "test_results", {}).get("confusion")
+        record = folder.finish({"cell": cell, "metrics": metrics, "best_checkpoint": best,
+                                "confusion": confusion.tolist() if confusion is not None else None})
+    _finish(loggers, record=record)
     return metrics, best
 
 
@@ -66,11 +89,16 @@ def before_after_table(before: dict[str, float], after: dict[str, float], keys: 
     return "\n".join([header, first, second])
 
 
-def _finish(loggers: list) -> None:
-    """Close W&B runs so the next job of a multirun starts a run of its own."""
+def _finish(loggers: list, exit_code: int = 0, record: Path | None = None) -> None:
+    """Close W&B runs so the next job of a multirun starts a run of its own. The run's record (`result.json`) goes
+    into the W&B run's files too, so `python -m kemotion.report` can read W&B run folders alone."""
     for logger in loggers:
         if isinstance(logger, WandbLogger):
-            logger.experiment.finish()
+            run = logger.experiment
+            if record is not None:
+                shutil.copy(record, Path(run.dir) / record.name)
+                run.save(str(Path(run.dir) / record.name), base_path=run.dir, policy="now")
+            run.finish(exit_code=exit_code)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

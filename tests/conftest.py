@@ -17,15 +17,20 @@ os.environ["WANDB_MODE"] = "disabled"  # tests never start W&B; they log to CSV 
 
 
 def compose_config(tmp_path: Path, overrides: list[str] = ()) -> DictConfig:
-    """The training config as `python -m kemotion.train OVERRIDES` would see it, writing under tmp_path."""
+    """The training config as `python -m kemotion.train OVERRIDES` would see it, writing under tmp_path: in
+    `tmp_path/run`, or as Hydra gives each run a folder of its own, `run-1`, `run-2`, … once that one exists."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"paths.root_dir={tmp_path}", *overrides], return_hydra_config=True)
     with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+        cfg.hydra.runtime.output_dir = str(_fresh(tmp_path / "run"))
         cfg.hydra.job.num = 0
     HydraConfig.instance().set_config(cfg)
     return cfg
+
+
+def _fresh(folder: Path) -> Path:
+    return next(f for f in (folder, *(folder.with_name(f"{folder.name}-{n}") for n in range(1, 100))) if not f.exists())
 
 
 TINY_DATA = [  # a synthetic dataset small enough for unit tests

@@ -8,6 +8,7 @@ import logging
 import pytest
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.strategies import SingleDeviceStrategy
 from omegaconf import OmegaConf
 
 from kemotion import pipeline
@@ -31,6 +32,17 @@ def test_the_detector_stage_trains_what_the_face_detector_experiment_trains(tmp_
     assert run.trainer.max_epochs == yolo.data.detector.epochs and run.seed == yolo.detector.seed == 0
     assert set(run.logger) == {"csv"}
     assert yolo.trainer.max_epochs == 3 and "ema" not in yolo.callbacks  # the run's own config is untouched
+
+
+def test_under_ddp_the_detector_stage_trains_in_one_process_on_the_runs_accelerator(tmp_path):
+    ddp = compose_config(tmp_path, ["+experiment=yolo_kemo", "trainer=ddp", "+trainer.num_nodes=2"])
+    run = pipeline.detector_run(ddp)
+    trainer = instantiate(run.trainer, logger=False)
+    assert isinstance(trainer.strategy, SingleDeviceStrategy) and trainer.world_size == 1
+    assert run.trainer.accelerator == ddp.trainer.accelerator == "auto"
+    assert (ddp.trainer.devices, ddp.trainer.strategy, ddp.trainer.sync_batchnorm) == (2, "ddp", True)  # untouched
+    single = compose_config(tmp_path, ["+experiment=yolo_kemo", "trainer.accelerator=auto"])
+    assert pipeline.detector_key(run, ddp) == pipeline.detector_key(pipeline.detector_run(single), single)
 
 
 @pytest.mark.parametrize(("change", "same"), [

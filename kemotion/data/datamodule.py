@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.fabric.utilities.seed import pl_worker_init_function
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from kemotion.data.manifest import Manifest, Selection, load_or_build
 from kemotion.data.transforms import eval_transform, train_transform
@@ -85,22 +86,40 @@ class ManifestDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True, drop_last=len(self.datasets["train"]) > self.hparams.batch_size)
+        per_rank = -(-len(self.datasets["train"]) // self._world_size())  # what each rank's DistributedSampler gives
+        return self._loader("train", shuffle=True, drop_last=per_rank > self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return self._loader("test", sampler=self._unrepeated("test"))
 
-    def _loader(self, split: str, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool = False, drop_last: bool = False,
+                sampler: Sampler | None = None) -> DataLoader:
         workers = self.hparams.num_workers
         if workers == 0:
             _seed_transform(self.datasets[split], torch.initial_seed() + rank_zero_only.rank)
-        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
+        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=shuffle, sampler=sampler,
                           drop_last=drop_last, num_workers=workers, persistent_workers=workers > 0,
                           pin_memory=self.hparams.pin_memory, collate_fn=self.collate_fn,
                           worker_init_fn=seed_worker)
+
+    def _unrepeated(self, split: str) -> Sampler | None:
+        """Under DDP, each image of `split` on exactly one rank (None otherwise: Lightning's samplers apply).
+
+        Lightning's DistributedSampler pads the ranks to equal length with repeated images, which the test accuracy
+        and confusion matrix would count twice. Unpadded, one rank may run a batch more than another: safe at test
+        time, where Lightning runs the model without its DDP wrapper (no collective per batch; the torchmetrics sync
+        once, at the epoch's end), but not in validation during fit, which keeps Lightning's padded sampler.
+        """
+        if self._world_size() < 2:
+            return None
+        return UnrepeatedDistributedSampler(self.datasets[split], num_replicas=self.trainer.world_size,
+                                            rank=self.trainer.global_rank, shuffle=False)
+
+    def _world_size(self) -> int:
+        return self.trainer.world_size if self.trainer is not None else 1
 
 
 def seed_worker(worker_id: int) -> None:

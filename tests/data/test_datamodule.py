@@ -1,6 +1,9 @@
-"""The classifier's loaders: augmentations differ between DataLoader workers and repeat under the same seed."""
+"""The classifier's loaders: augmentations differ between DataLoader workers and repeat under the same seed; under DDP
+every test image is tested once and every rank gets training batches."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import cv2
 import lightning as L
@@ -8,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.utils.data import SequentialSampler
 
 from kemotion.data.datamodule import ClassificationDataModule, CropDataset
 from kemotion.data.transforms import train_transform
@@ -42,3 +46,24 @@ def test_same_seed_same_augmentations(tmp_path, num_workers):
     other = augmented(tmp_path, seed=1, num_workers=num_workers)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not any(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def _module_on_rank(tmp_path, rank: int, world_size: int, images: int) -> ClassificationDataModule:
+    frame = pd.DataFrame({"crop_path": [f"{i}.jpg" for i in range(images)], "label": [i % 7 for i in range(images)]})
+    module = ClassificationDataModule(source=None, cropper=None, selection={}, cache_dir=tmp_path, batch_size=4,
+                                      num_workers=0)
+    module.trainer = SimpleNamespace(world_size=world_size, global_rank=rank)  # what Lightning attaches
+    module.datasets = {"train": CropDataset(frame, None), "test": CropDataset(frame, None)}
+    return module
+
+
+def test_under_ddp_each_test_image_is_tested_on_exactly_one_rank(tmp_path):
+    ranks = [list(_module_on_rank(tmp_path, rank, 2, images=7).test_dataloader().sampler) for rank in range(2)]
+    assert sorted(ranks[0] + ranks[1]) == list(range(7))  # Lightning's padding sampler would give 8, one twice
+    assert isinstance(_module_on_rank(tmp_path, 0, 1, images=7).test_dataloader().sampler, SequentialSampler)
+
+
+@pytest.mark.parametrize(("world_size", "drop_last"), [(1, True), (2, False)])
+def test_the_last_partial_batch_is_dropped_only_when_each_rank_has_a_full_one(tmp_path, world_size, drop_last):
+    # 6 images of batch 4: one rank drops its last 2; two ranks get 3 each, which dropping would leave with nothing
+    assert _module_on_rank(tmp_path, 0, world_size, images=6).train_dataloader().drop_last == drop_last

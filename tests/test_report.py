@@ -1,0 +1,82 @@
+"""`python -m kemotion.report`: runs found in run folders or W&B run folders alone, aggregated into Table 5."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+import pytest
+
+from kemotion.emotions import EMOTIONS
+from kemotion.report import Report, collect_runs, main
+from kemotion.train import train
+from tests.conftest import TINY_DATA, compose_config
+
+
+def record(folder, preprocess, model, seed, accuracy, diagonal=1):
+    folder.mkdir(parents=True, exist_ok=True)
+    confusion = [[diagonal if i == j else 0 for j in range(7)] for i in range(7)]
+    metrics = {"test/acc": accuracy, "test/acc_macro": accuracy, "val/acc_best": accuracy,
+               **{f"test/acc_{e.english}": accuracy for e in EMOTIONS}}
+    (folder / "result.json").write_text(json.dumps({"key": "k", "cell": {"preprocess": preprocess, "model": model,
+                                                                          "seed": seed},
+                                                    "metrics": metrics, "best_checkpoint": None,
+                                                    "confusion": confusion}), encoding="utf-8")
+
+
+def test_runs_come_from_run_folders_or_wandb_folders_alone_never_twice(tmp_path):
+    sweep = tmp_path / "sweep"
+    for seed, accuracy in [(0, 0.5), (1, 0.7)]:
+        run = sweep / f"yolo_kemotionnet_seed{seed}"
+        record(run, "yolo", "kemotionnet", seed, accuracy)
+        record(run / "wandb" / "offline-run-x" / "files", "yolo", "kemotionnet", seed, accuracy)  # its W&B copy
+    record(tmp_path / "copied" / "wandb" / "offline-run-y" / "files", "resize", "kemotionnet", 0, 0.1)  # W&B only
+    (sweep / "broken").mkdir()
+    (sweep / "broken" / "result.json").write_text("{", encoding="utf-8")  # unreadable: skipped with a warning
+    record(sweep / "detector", "yolo", "kemotionnet", 0, 0.0)
+    (sweep / "detector" / "result.json").write_text(json.dumps({"cell": {}, "metrics": {"test/map": 0.9}}))
+
+    runs = collect_runs(tmp_path)
+    assert runs[["preprocess", "seed", "test_acc"]].values.tolist() == [["resize", 0, 0.1], ["yolo", 0, 0.5],
+                                                                        ["yolo", 1, 0.7]]
+    report = Report.of(runs)
+    assert report.best_cell == "yolo/kemotionnet"
+    yolo = report.table.set_index("preprocess").loc["yolo"]
+    assert (yolo["runs"], yolo["mean"], yolo["std"]) == (2, pytest.approx(0.6), pytest.approx(0.1414, abs=1e-4))
+    markdown = report.markdown()
+    assert "| YOLO face crop | 60.00 ± 14.14 |" in markdown and "| Resize | 10.00 (1 run) |" in markdown
+    assert "| YOLO face crop | 84.37 ± 0.17 |" in markdown  # the paper's, below
+
+
+def test_the_report_writes_table_confusion_and_per_class(tmp_path, capsys):
+    for seed, diagonal in [(0, 2), (1, 3)]:
+        record(tmp_path / "sweep" / f"opencv_vgg19_seed{seed}", "opencv", "vgg19", seed, 0.4 + seed / 10, diagonal)
+    main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out")])
+    out = tmp_path / "out"
+    assert (out / "best_cell.txt").read_text(encoding="utf-8").strip() == "opencv/vgg19"
+    confusion = pd.read_csv(out / "confusion_best.csv", index_col=0)
+    assert confusion.index[0] == "happy 기쁨" and confusion.to_numpy().trace() == 7 * 5  # summed over the seeds
+    per_class = pd.read_csv(out / "per_class_accuracy.csv", index_col=0)
+    assert per_class.loc["hurt", "opencv/vgg19"] == pytest.approx(0.45)
+    assert pd.read_csv(out / "table5.csv")["mean"].tolist() == pytest.approx([0.45])
+    assert "best cell: opencv/vgg19" in capsys.readouterr().out
+
+
+def test_no_runs_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no finished classifier runs"):
+        collect_runs(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_wandb_offline_run_carries_the_record(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = compose_config(tmp_path, [*TINY_DATA, "+experiment=resize_kemo", "logger=wandb", "trainer.max_epochs=1",
+                                    "model.net.width=8", "+trainer.enable_progress_bar=false"])
+    with caplog.at_level(logging.INFO):
+        train(cfg)
+    (copy,) = (tmp_path / "run" / "wandb").glob("offline-run-*/files/result.json")
+    assert copy.read_text(encoding="utf-8") == (tmp_path / "run" / "result.json").read_text(encoding="utf-8")
+    (tmp_path / "run" / "result.json").unlink()  # the W&B folder alone
+    assert collect_runs(tmp_path / "run")[["preprocess", "model", "seed"]].values.tolist() == [
+        ["resize", "kemotionnet", 42]]

@@ -1,0 +1,76 @@
+"""A run folder's record: finished runs are skipped, killed ones resume, a folder of other settings is an error."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+import pytest
+
+from kemotion.lit.classifier import EmotionClassifier
+from kemotion.runs import RunFolder, settings_key
+from kemotion.train import train
+from tests.conftest import TINY_DATA, compose_config
+
+TINY_RUN = [*TINY_DATA, "+experiment=resize_kemo", "logger=csv", "trainer.max_epochs=3", "model.net.width=8",
+            "+trainer.enable_progress_bar=false"]
+
+
+@pytest.mark.parametrize(("change", "same"), [
+    ("data.num_workers=3", True), ("data.crop_workers=3", True), ("trainer.log_every_n_steps=1", True),
+    ("seed=1", False), ("trainer.max_epochs=2", False), ("model=resnet18", False), ("preprocess=opencv", False),
+])
+def test_the_settings_key_follows_what_a_run_trains(tmp_path, change, same):
+    base = settings_key(compose_config(tmp_path, ["+experiment=resize_kemo"]))
+    assert (settings_key(compose_config(tmp_path, ["+experiment=resize_kemo", change])) == base) is same
+
+
+def test_a_folder_records_start_and_result_and_refuses_other_settings(tmp_path):
+    folder = RunFolder(tmp_path, "abc")
+    assert folder.finished() is None and folder.last_checkpoint() is None
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert folder.last_checkpoint() is None  # not a run this folder started
+    folder.start({"preprocess": "yolo", "model": "vgg19", "seed": 0})
+    assert folder.finished() is None and folder.last_checkpoint() == str(tmp_path / "checkpoints" / "last.ckpt")
+    folder.finish({"metrics": {"test/acc": 0.5}})
+    assert folder.finished() == {"key": "abc", "metrics": {"test/acc": 0.5}}
+    with pytest.raises(RuntimeError, match=r"run\.json records a run with other settings"):
+        RunFolder(tmp_path, "xyz").finished()
+    (tmp_path / "result.json").write_text("{half", encoding="utf-8")
+    with pytest.raises(RuntimeError, match=r"result\.json is not valid JSON"):
+        folder.finished()
+
+
+@pytest.mark.slow
+def test_a_crashed_run_resumes_and_a_finished_one_is_skipped(tmp_path, monkeypatch, caplog):
+    cfg = compose_config(tmp_path, TINY_RUN)
+    run = tmp_path / "run"
+
+    def killed(self):
+        if self.current_epoch == 1:
+            raise RuntimeError("crashed in epoch 1")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(EmotionClassifier, "on_train_epoch_end", killed, raising=False)
+        with pytest.raises(RuntimeError, match="crashed in epoch 1"):
+            train(cfg)
+    assert (run / "run.json").exists() and not (run / "result.json").exists()
+
+    with caplog.at_level(logging.INFO):
+        metrics, best = train(cfg)  # the same folder and settings, as a relaunched sweep job
+    assert f"Resuming training from {run / 'checkpoints' / 'last.ckpt'}" in caplog.text
+    resumed = pd.read_csv(sorted((run / "csv").glob("version_*"))[-1] / "metrics.csv")
+    # epoch 0 came from the checkpoint; epoch 1, cut short by the crash after its validation, runs again
+    assert resumed.dropna(subset=["train/loss_epoch"])["epoch"].astype(int).tolist() == [1, 2]
+    result = json.loads((run / "result.json").read_text(encoding="utf-8"))
+    assert result["cell"] == {"preprocess": "resize", "model": "kemotionnet", "seed": 42}
+    assert result["metrics"]["test/acc"] == metrics["test/acc"] and result["best_checkpoint"] == best
+    assert sum(map(sum, result["confusion"])) == 7  # one test image per class in the tiny set: all counted
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        again, best_again = train(cfg)
+    assert f"Skipping {run}: it finished there already" in caplog.text and "Resuming" not in caplog.text
+    assert again == metrics and best_again == best
