@@ -1,9 +1,10 @@
 """A run folder's record of itself, so a sweep launched again skips what finished and resumes what did not.
 
 `run.json` is written when a run starts: the hash of what it trains (`settings_key`) and its Table 5 cell.
-`result.json` is written last, atomically: the metrics, the best checkpoint, the test confusion matrix. A run whose
-folder already holds both, for the same settings, is not run again; one with `run.json` and a `last.ckpt` but no
-result (killed, crashed) resumes from that checkpoint. Timestamped folders never meet either case; a sweep with a
+`result.json` is written last, atomically: the metrics, the best checkpoint, the test confusion matrix; a real
+`last.ckpt` is then deleted (the best checkpoint is what a finished run keeps). A run whose folder already holds
+both, for the same settings, is not run again; one with `run.json` and a `last.ckpt` but no result (killed,
+crashed) resumes from that checkpoint. Timestamped folders never meet either case; a sweep with a
 fixed folder (`+experiment=table5`) does.
 """
 
@@ -73,8 +74,13 @@ class RunFolder:
             json.dump({"key": self.key, "cell": cell}, handle, indent=1)
 
     def finish(self, result: dict) -> Path:
+        """Record the result; then drop the resume point, a real `last.ckpt` (as `table5` writes: a VGG19 one is
+        1.7 GB), which only an unfinished run needs. A `last.ckpt` link to the best checkpoint stays."""
         with atomic_write(self.directory / FINISHED, "w", encoding="utf-8") as handle:
             json.dump({"key": self.key, **result}, handle, indent=1, ensure_ascii=False)
+        last = self.directory / "checkpoints" / "last.ckpt"
+        if last.is_file() and not last.is_symlink() and str(last) != result.get("best_checkpoint"):
+            last.unlink()
         return self.directory / FINISHED
 
     def _read(self, name: str) -> dict | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import pandas as pd
 import pytest
@@ -69,14 +68,19 @@ def test_no_runs_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_wandb_offline_run_carries_the_record(tmp_path, monkeypatch, caplog):
+def test_a_wandb_run_carries_the_record_or_none_when_disabled(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = compose_config(tmp_path, [*TINY_DATA, "+experiment=resize_kemo", "logger=wandb", "trainer.max_epochs=1",
                                     "model.net.width=8", "+trainer.enable_progress_bar=false"])
-    with caplog.at_level(logging.INFO):
-        train(cfg)
+    train(cfg)
     (copy,) = (tmp_path / "run" / "wandb").glob("offline-run-*/files/result.json")
     assert copy.read_text(encoding="utf-8") == (tmp_path / "run" / "result.json").read_text(encoding="utf-8")
     (tmp_path / "run" / "result.json").unlink()  # the W&B folder alone
     assert collect_runs(tmp_path / "run")[["preprocess", "model", "seed"]].values.tolist() == [
         ["resize", "kemotionnet", 42]]
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")  # W&B makes no run folder: the run still finishes and records
+    cfg = compose_config(tmp_path, [*TINY_DATA, "+experiment=resize_kemo", "logger=wandb", "trainer.max_epochs=1",
+                                    "model.net.width=8", "+trainer.enable_progress_bar=false"])
+    train(cfg)
+    assert (tmp_path / "run-1" / "result.json").exists() and not (tmp_path / "run-1" / "wandb").exists()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +16,7 @@ from kemotion.train import train
 from tests.conftest import TINY_DATA, compose_config
 
 TINY_RUN = [*TINY_DATA, "+experiment=resize_kemo", "logger=csv", "trainer.max_epochs=3", "model.net.width=8",
-            "+trainer.enable_progress_bar=false"]
+            "+trainer.enable_progress_bar=false", "callbacks.model_checkpoint.save_last=true"]  # as table5 does
 
 
 @pytest.mark.parametrize(("change", "same"), [
@@ -68,9 +70,23 @@ def test_a_crashed_run_resumes_and_a_finished_one_is_skipped(tmp_path, monkeypat
     assert result["cell"] == {"preprocess": "resize", "model": "kemotionnet", "seed": 42}
     assert result["metrics"]["test/acc"] == metrics["test/acc"] and result["best_checkpoint"] == best
     assert sum(map(sum, result["confusion"])) == 7  # one test image per class in the tiny set: all counted
+    assert not (run / "checkpoints" / "last.ckpt").exists() and Path(best).exists()  # the resume point is dropped
 
     caplog.clear()
     with caplog.at_level(logging.INFO):
         again, best_again = train(cfg)
     assert f"Skipping {run}: it finished there already" in caplog.text and "Resuming" not in caplog.text
     assert again == metrics and best_again == best
+
+
+def test_a_failed_run_leaves_its_error_not_its_model(tmp_path, monkeypatch):
+    """Hydra keeps each failed job's exception until a sweep ends: it must not keep the job's model alive."""
+    def crashed(self):
+        raise RuntimeError("crashed")
+
+    monkeypatch.setattr(EmotionClassifier, "on_train_epoch_end", crashed, raising=False)
+    with pytest.raises(RuntimeError, match="crashed") as failure:
+        train(compose_config(tmp_path, [*TINY_RUN, "trainer.max_epochs=1"]))
+    gc.collect()
+    assert failure.value.__traceback__ is not None  # the error and its lines are kept for Hydra's report
+    assert not [o for o in gc.get_objects() if isinstance(o, EmotionClassifier)]
