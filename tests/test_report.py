@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+import wandb
 
 from kemotion.emotions import EMOTIONS
 from kemotion.report import Report, collect_runs, main
@@ -69,6 +70,7 @@ def test_no_runs_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_a_wandb_run_carries_the_record_or_none_when_disabled(tmp_path, monkeypatch):
+    wandb.teardown()  # W&B reads its mode once per process setup
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = compose_config(tmp_path, [*TINY_DATA, "+experiment=resize_kemo", "logger=wandb", "trainer.max_epochs=1",
                                     "model.net.width=8", "+trainer.enable_progress_bar=false"])
@@ -79,8 +81,11 @@ def test_a_wandb_run_carries_the_record_or_none_when_disabled(tmp_path, monkeypa
     assert collect_runs(tmp_path / "run")[["preprocess", "model", "seed"]].values.tolist() == [
         ["resize", "kemotionnet", 42]]
 
+    wandb.teardown()
     monkeypatch.setenv("WANDB_MODE", "disabled")  # W&B makes no run folder: the run still finishes and records
     cfg = compose_config(tmp_path, [*TINY_DATA, "+experiment=resize_kemo", "logger=wandb", "trainer.max_epochs=1",
                                     "model.net.width=8", "+trainer.enable_progress_bar=false"])
     train(cfg)
-    assert (tmp_path / "run-1" / "result.json").exists() and not (tmp_path / "run-1" / "wandb").exists()
+    assert (tmp_path / "run-1" / "result.json").exists()
+    assert not list((tmp_path / "run-1").glob("wandb/**/result.json"))
+    wandb.teardown()
