@@ -320,3 +320,13 @@ def test_the_committed_notebooks_are_valid_and_cleared(name):
     assert code and all(cell.outputs == [] and cell.execution_count is None for cell in code)
     (parameters,) = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
     assert "os.environ.get(" in parameters.source
+
+
+def test_the_results_notebook_shows_the_committed_synthetic_sweep(tmp_path):
+    """Its default: experiments/table5_synthetic, the real output of the Table 5 sweep on the synthetic data."""
+    committed = REPO / "experiments" / "table5_synthetic"
+    notebook = run_notebook("02_results.ipynb", tmp_path, {})
+    summary = cell_text(notebook, "results.read_report(")
+    best = (committed / "best_cell.txt").read_text(encoding="utf-8").strip()
+    assert f"best cell: {best}: test accuracy" in summary and "over 3 runs" in summary
+    assert pngs(notebook) == 3
