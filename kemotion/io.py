@@ -16,6 +16,7 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private (0600); the file gets what `open` would give it
     try:
         with os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle
@@ -26,3 +27,9 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
