@@ -50,8 +50,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from kemotion.data.detection import DetectionDataModule  # kemotion sets YOLO_OFFLINE before ultralytics loads
 from kemotion.data.synthetic import SyntheticAIHub
+from kemotion.datamodules.detection import DetectionDataModule  # kemotion sets YOLO_OFFLINE before ultralytics loads
 from kemotion.lit.detection_metrics import face_map, postprocess, targets_from_batch
 from kemotion.lit.detector import FaceDetector
 from kemotion.lit.ema import RampedEMA

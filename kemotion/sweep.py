@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 class PrepareCaches(Callback):
     def on_multirun_start(self, config: DictConfig, config_name: str | None = None, **kwargs: Any) -> None:
-        from kemotion.pipeline import provide_face_detector
+        from kemotion.detector_stage import provide_face_detector
         from kemotion.train import train
 
         jobs = sweep_jobs(config)

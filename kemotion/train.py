@@ -18,17 +18,16 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from kemotion.pipeline import provide_face_detector
+from kemotion.config import CONFIG_NAME, CONFIG_PATH
+from kemotion.detector_stage import provide_face_detector
 from kemotion.runs import RunFolder
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], str | None]:
     """Fit and/or test as `cfg` says; return the logged metrics (`val/acc_best`, `test/acc`, …) and the best
-    checkpoint. A YOLO crop without a detector checkpoint first gets one (`kemotion.pipeline`). A run whose folder
+    checkpoint. A YOLO crop without a detector checkpoint first gets one (`kemotion.detector_stage`). A run whose folder
     says it finished is not run again, and one that was killed resumes from its last checkpoint (`kemotion.runs`)."""
     folder = RunFolder.of(cfg)
     if (done := folder.finished()) is not None:
@@ -106,7 +105,7 @@ def _finish(loggers: list, exit_code: int = 0, record: Path | None = None) -> No
             run.finish(exit_code=exit_code)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> float | None:
     metrics, _ = train(cfg)
     return metrics.get(cfg.get("optimized_metric", "val/acc_best"))

@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from kemotion.train import CONFIG_DIR
+from kemotion.config import CONFIG_NAME, CONFIG_PACKAGE
 
 os.environ["WANDB_MODE"] = "disabled"  # tests never start W&B; they log to CSV or nowhere
 
@@ -20,8 +20,8 @@ def compose_config(tmp_path: Path, overrides: list[str] = ()) -> DictConfig:
     """The training config as `python -m kemotion.train OVERRIDES` would see it, writing under tmp_path: in
     `tmp_path/run`, or as Hydra gives each run a folder of its own, `run-1`, `run-2`, … once that one exists."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.root_dir={tmp_path}", *overrides], return_hydra_config=True)
+    with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
+        cfg = compose(CONFIG_NAME, overrides=[f"paths.root_dir={tmp_path}", *overrides], return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(_fresh(tmp_path / "run"))
         cfg.hydra.job.num = 0

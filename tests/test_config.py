@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from hydra.utils import instantiate
 
-from kemotion.data.datamodule import ClassificationDataModule
+from kemotion.config import options
+from kemotion.datamodules.classification import ClassificationDataModule
 from kemotion.lit.classifier import EmotionClassifier
-from kemotion.train import CONFIG_DIR
 from tests.conftest import compose_config
 
-EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+EXPERIMENTS = options("experiment")
 CLASSIFIER_CELLS = [e for e in EXPERIMENTS if e.split("_")[0] in {"resize", "opencv", "yolo"}]  # Table 5 cells
-DETECTORS = sorted(p.stem for p in (Path(CONFIG_DIR) / "detector").glob("*.yaml"))
-MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
+DETECTORS = options("detector")
+MODELS = options("model")
 
 
 def test_the_table5_cells_exist():
@@ -74,7 +72,7 @@ def test_default_data_instantiates_without_touching_disk(tmp_path):
 def test_detector_experiments_fit_the_detector_by_val_map(tmp_path, experiment):
     cfg = compose_config(tmp_path, [f"+experiment={experiment}", "logger=csv"])
     assert cfg.module._target_ == "kemotion.lit.detector.FaceDetector"
-    assert cfg.datamodule._target_ == "kemotion.data.detection.DetectionDataModule"
+    assert cfg.datamodule._target_ == "kemotion.datamodules.detection.DetectionDataModule"
     assert cfg.datamodule.selection == cfg.data.selection  # the classifier's manifest, its detector subset
     assert cfg.callbacks.model_checkpoint.monitor == "val/map" and cfg.callbacks.model_checkpoint.mode == "max"
     assert cfg.trainer.gradient_clip_val == 10.0  # ultralytics' trainer clips at 10
@@ -110,7 +108,7 @@ def test_detector_pretrained_loads_the_given_weights_into_the_module(tmp_path, c
     assert f"{tmp_path / 'faces.pt'}: loaded {len(source.state_dict())} tensors" in caplog.text
 
 
-@pytest.mark.parametrize("preprocess", sorted(p.stem for p in (Path(CONFIG_DIR) / "preprocess").glob("*.yaml")))
+@pytest.mark.parametrize("preprocess", options("preprocess"))
 def test_preprocess_configs_instantiate_a_cropper_of_the_paper_size(tmp_path, preprocess):
     (tmp_path / "detector.ckpt").write_bytes(b"weights")
     extra = [f"preprocess.checkpoint={tmp_path / 'detector.ckpt'}"] if preprocess == "yolo" else []

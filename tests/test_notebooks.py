@@ -23,14 +23,13 @@ from nbclient import NotebookClient
 from torch import nn
 
 import kemotion.preprocess.yolo as yolo
-from kemotion import pipeline
+from kemotion import detector_stage
 from kemotion.data import images
 from kemotion.emotions import EMOTIONS, ENGLISH_NAMES
 from kemotion.notebooks import crops, dataset, results, style
 from kemotion.preprocess.cropper import SourceImage
 from kemotion.preprocess.opencv import OpenCVCropper
 from kemotion.preprocess.resize import letterbox
-from kemotion.train import CONFIG_DIR
 from tests.conftest import TINY_DATA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,10 +132,6 @@ def test_the_dataset_notebook_shows_the_manifest_of_the_config_it_is_given(tiny_
     assert pngs(notebook) == 5  # class balance, agreement, sizes, face fraction, crops
 
 
-def test_the_notebook_composes_from_the_folder_training_composes_from():
-    assert Path(dataset.CONFIG_DIR) == Path(CONFIG_DIR)
-
-
 def test_cropper_overrides_reach_only_the_croppers_that_have_the_key():
     overrides = ["preprocess=opencv", "preprocess.min_neighbors=3", "preprocess.size=64", "preprocess.checkpoint=x.pt"]
     chosen = dataset.compose_config(overrides)
@@ -167,11 +162,11 @@ def test_the_yolo_crops_use_the_face_detector_the_pipeline_cached(tiny_aihub, tm
     manifest = dataset.load_manifest(cfg)
     assert not crops.cached_face_detector(cfg, manifest).exists()
 
-    def trained(run):  # what pipeline.face_detector caches, without the minutes of training
+    def trained(run):  # what detector_stage.face_detector caches, without the minutes of training
         (tmp_path / "best.ckpt").write_bytes(b"a face detector")
         return {}, str(tmp_path / "best.ckpt")
 
-    weights = pipeline.face_detector(cfg, trained)
+    weights = detector_stage.face_detector(cfg, trained)
     assert crops.cached_face_detector(cfg, manifest) == weights
 
     samples = crops.sample_images(manifest.classification, 3)

@@ -89,14 +89,14 @@ def test_a_crashing_job_spares_the_others(tmp_path):
 
 
 def test_a_job_config_resolves_as_the_job_sees_it(tmp_path):
-    from hydra import initialize_config_dir
+    from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
+    from kemotion.config import CONFIG_PACKAGE
     from kemotion.sweep import _job_config
-    from kemotion.train import CONFIG_DIR
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
         job = _job_config("train", ["+experiment=table5", "preprocess=yolo", "model=vgg19", "seed=1",
                                     f"paths.root_dir={tmp_path}"], tmp_path / "sweep")
     resolved = OmegaConf.to_container(job, resolve=True)  # what train() logs; a `hydra` node would not resolve

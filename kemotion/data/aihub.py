@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kemotion.data.face_box import ANNOTATORS, BadBox, consensus_box
 from kemotion.data.images import BadImage, probe_image
-from kemotion.data.report import Problem, SkipReport
+from kemotion.data.skips import Problem, SkipReport
 from kemotion.emotions import KOREAN_NAMES, Emotion, nfc, parse_emotion
 
 LABEL_FILE_PATTERN = re.compile(r"img_emotion_(training|validation|sample)_data\((.+)\)\.json", re.IGNORECASE)

@@ -13,8 +13,8 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from kemotion.config import CONFIG_NAME, CONFIG_PATH
 from kemotion.data.manifest import Manifest, load_or_build
-from kemotion.train import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def examples(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> None:
     inspect(cfg)
 

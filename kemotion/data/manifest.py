@@ -20,7 +20,7 @@ import pandas as pd
 from filelock import FileLock
 
 from kemotion.data import aihub
-from kemotion.data.report import SkipReport
+from kemotion.data.skips import SkipReport
 from kemotion.data.split import assign_splits
 from kemotion.emotions import EMOTIONS
 from kemotion.io import atomic_write

@@ -20,13 +20,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from omegaconf import DictConfig
 
-from kemotion import pipeline
+from kemotion import detector_stage
 from kemotion.data import images
 from kemotion.data.manifest import Manifest
 from kemotion.emotions import EMOTIONS
 from kemotion.notebooks.dataset import compose_config
 from kemotion.notebooks.style import class_label, new_figure
-from kemotion.preprocess import report
+from kemotion.preprocess import crop_report
 from kemotion.preprocess.cropper import Cropped, Cropper, SourceImage
 
 CROPPERS = ("resize", "opencv", "yolo")  # conf/preprocess/
@@ -61,9 +61,9 @@ def croppers(overrides: list[str], manifest: Manifest) -> dict[str, Cropper]:
 
 
 def cached_face_detector(cfg: DictConfig, manifest: Manifest) -> Path:
-    """Where kemotion/pipeline.py caches the face detector of `cfg`'s data and detector config (it may not exist)."""
-    key = pipeline.detector_key(pipeline.detector_run(cfg), cfg)
-    return Path(cfg.paths.cache_dir).resolve() / "detectors" / manifest.key / key / pipeline.WEIGHTS
+    """Where kemotion.detector_stage caches the face detector of `cfg`'s data and detector config (it may not exist)."""
+    key = detector_stage.detector_key(detector_stage.detector_run(cfg), cfg)
+    return Path(cfg.paths.cache_dir).resolve() / "detectors" / manifest.key / key / detector_stage.WEIGHTS
 
 
 def sample_images(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
@@ -85,7 +85,7 @@ def crop_table(samples: CropSamples) -> pd.DataFrame:
     for name, crops in samples.crops.items():
         seen = [{"faces": c.faces, "picked": c.picked, "square_side": c.square_side, "fallback": c.fallback}
                 for c in crops]
-        found = report.per_image(samples.images, seen)
+        found = crop_report.per_image(samples.images, seen)
         parts.append(pd.DataFrame({
             "image": [f"{i + 1} {EMOTIONS[label].english}" for i, label in enumerate(samples.images["label"])],
             "cropper": name,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -20,13 +20,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, open_dict
 
+from kemotion.config import CONFIG_NAME, CONFIG_PACKAGE
 from kemotion.data.manifest import Manifest, load_or_build
 from kemotion.data.split import SPLITS
 from kemotion.emotions import NUM_CLASSES
 from kemotion.notebooks.style import class_names, new_figure, plot_labels
 
-# The folder kemotion.train composes from (importing kemotion.train would pull in Lightning and W&B).
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 AGREEMENT_TIERS = (3, 2, 1, 0)  # annotators (of three) agreeing with the uploader's label; 3 = unanimous
 FACE_FRACTION_RANGE = (0.10, 0.40)  # the real data: the face fills 10-40 % of the frame
 PERCENTILES = (5, 50, 95)
@@ -50,8 +49,8 @@ def compose_config(overrides: list[str] = (), preprocess: str | None = None) -> 
 
 def _compose(overrides: list[str]) -> DictConfig:
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
+        cfg = compose(CONFIG_NAME, overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):  # a run folder is never made: nothing here trains
         cfg.hydra.runtime.output_dir = str(Path(cfg.paths.log_dir) / "notebook")
         cfg.hydra.job.num = 0

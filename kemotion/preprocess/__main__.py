@@ -13,14 +13,15 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from kemotion.data.datamodule import ClassificationDataModule
-from kemotion.pipeline import provide_face_detector
-from kemotion.train import CONFIG_DIR, train
+from kemotion.config import CONFIG_NAME, CONFIG_PATH
+from kemotion.datamodules.classification import ClassificationDataModule
+from kemotion.detector_stage import provide_face_detector
+from kemotion.train import train
 
 
 def preprocess(cfg: DictConfig) -> pd.DataFrame:
     """Build (or reuse) the crops of the configured data × preprocess; print where they are; return their table.
-    `preprocess=yolo` without a checkpoint first gets kemotion's own face detector (`kemotion.pipeline`)."""
+    `preprocess=yolo` without a checkpoint first gets kemotion's own face detector (`kemotion.detector_stage`)."""
     provide_face_detector(cfg, train)
     datamodule: ClassificationDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
@@ -30,7 +31,7 @@ def preprocess(cfg: DictConfig) -> pd.DataFrame:
     return crops
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> None:
     preprocess(cfg)
 

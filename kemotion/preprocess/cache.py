@@ -5,7 +5,7 @@ detector checkpoint's hash included), one JPEG per source image and beside it a 
 (the faces it found, the fallback it used). Both are written atomically and the JSON last, so a killed build loses
 nothing and a rerun only does the images without one. When a subset is complete, its table (`classification.csv` /
 `detector.csv`: the manifest rows with their crop paths), the rows dropped for want of a face and the preprocessing
-report (`kemotion.preprocess.report`) are written beside them, the table last.
+report (`kemotion.preprocess.crop_report`) are written beside them, the table last.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from filelock import FileLock
 from kemotion.data.manifest import Manifest
 from kemotion.io import atomic_write
 from kemotion.parallel import process_map
-from kemotion.preprocess import report
+from kemotion.preprocess import crop_report
 from kemotion.preprocess.cropper import Cropped, Cropper, SourceImage, cropper_key
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,8 @@ class CropCache:
             frame = getattr(manifest, subset).assign(
                 crop_path=[str(directory / f"{Path(name).stem}.jpg") for name in getattr(manifest, subset)["filename"]])
             self._crop_missing(frame)
-            seen = report.per_image(frame, [_read_seen(path) for path in frame["crop_path"]])
-            summary = report.summarise(seen, self.cropper.name, subset)
+            seen = crop_report.per_image(frame, [_read_seen(path) for path in frame["crop_path"]])
+            summary = crop_report.summarise(seen, self.cropper.name, subset)
             log.info("%s", summary)
             dropped = seen["fallback"] == "drop"
             if dropped.any():

@@ -27,7 +27,7 @@ from kemotion.data.aihub import (
     resolve,
     subject_id_of,
 )
-from kemotion.data.report import SkipReport
+from kemotion.data.skips import SkipReport
 from kemotion.emotions import UNKNOWN_ANSWER, parse_emotion
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "aihub_sample"

@@ -9,7 +9,7 @@ import pytest
 
 from kemotion.data import aihub
 from kemotion.data.manifest import COMPLETE_MARKER, DatasetError, Selection, load_or_build
-from kemotion.data.report import SkipReport
+from kemotion.data.skips import SkipReport
 
 
 @pytest.fixture(scope="module")

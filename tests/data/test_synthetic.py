@@ -12,7 +12,7 @@ import pytest
 
 from kemotion.data import aihub
 from kemotion.data.images import load_rgb, probe_image
-from kemotion.data.report import SkipReport
+from kemotion.data.skips import SkipReport
 from kemotion.data.synthetic import SyntheticAIHub
 from kemotion.data.synthetic.face import PROTOTYPES, prototype_distances
 from kemotion.data.synthetic.generate import IMAGES_PER_PART

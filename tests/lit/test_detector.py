@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader
 
 import kemotion  # noqa: F401  (before ultralytics: offline settings)
-from kemotion.data.detection import collate
+from kemotion.datamodules.detection import collate
 from kemotion.lit.detector import FaceDetector
 from kemotion.lit.ema import RampedEMA, ramped_ema
 from kemotion.models.yolo import load_detector

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch.utils.data import SequentialSampler
 
-from kemotion.data.datamodule import ClassificationDataModule, CropDataset
 from kemotion.data.transforms import train_transform
+from kemotion.datamodules.classification import ClassificationDataModule, CropDataset
 
 AUGMENT = {"random_erasing_p": 1.0, "hflip_p": 0.5, "affine_p": 1.0, "color_p": 1.0}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kemotion.data.detection import DetectionDataModule, collate
 from kemotion.data.synthetic import SyntheticAIHub
+from kemotion.datamodules.detection import DetectionDataModule, collate
 from kemotion.preprocess.resize import letterbox
 
 SIZE = 96

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from omegaconf import OmegaConf
 
-from kemotion import pipeline
+from kemotion import detector_stage
 from kemotion.train import train
 from tests.conftest import TINY_DATA, compose_config
 from tests.test_train import TINY_DETECTOR, TINY_RUN
@@ -26,7 +26,7 @@ def _resolved(cfg):
 
 def test_the_detector_stage_trains_what_the_face_detector_experiment_trains(tmp_path):
     yolo = compose_config(tmp_path, ["+experiment=yolo_kemo", "trainer.max_epochs=3", "seed=7", "logger=wandb"])
-    run = pipeline.detector_run(yolo)
+    run = detector_stage.detector_run(yolo)
     experiment = compose_config(tmp_path, ["+experiment=face_detector", "seed=0"])
     assert _resolved(run) == _resolved(experiment)  # the classifier's max_epochs does not leak in
     assert run.trainer.max_epochs == yolo.data.detector.epochs and run.seed == yolo.detector.seed == 0
@@ -36,13 +36,14 @@ def test_the_detector_stage_trains_what_the_face_detector_experiment_trains(tmp_
 
 def test_under_ddp_the_detector_stage_trains_in_one_process_on_the_runs_accelerator(tmp_path):
     ddp = compose_config(tmp_path, ["+experiment=yolo_kemo", "trainer=ddp", "+trainer.num_nodes=2"])
-    run = pipeline.detector_run(ddp)
+    run = detector_stage.detector_run(ddp)
     trainer = instantiate(run.trainer, logger=False)
     assert isinstance(trainer.strategy, SingleDeviceStrategy) and trainer.world_size == 1
     assert run.trainer.accelerator == ddp.trainer.accelerator == "auto"
     assert (ddp.trainer.devices, ddp.trainer.strategy, ddp.trainer.sync_batchnorm) == (2, "ddp", True)  # untouched
     single = compose_config(tmp_path, ["+experiment=yolo_kemo", "trainer.accelerator=auto"])
-    assert pipeline.detector_key(run, ddp) == pipeline.detector_key(pipeline.detector_run(single), single)
+    single_run = detector_stage.detector_run(single)
+    assert detector_stage.detector_key(run, ddp) == detector_stage.detector_key(single_run, single)
 
 
 @pytest.mark.parametrize(("change", "same"), [
@@ -52,18 +53,18 @@ def test_under_ddp_the_detector_stage_trains_in_one_process_on_the_runs_accelera
 ])
 def test_the_detector_key_follows_what_the_detector_trains_with(tmp_path, change, same):
     base = compose_config(tmp_path, ["+experiment=yolo_kemo"])
-    key = pipeline.detector_key(pipeline.detector_run(base), base)
+    key = detector_stage.detector_key(detector_stage.detector_run(base), base)
     changed = compose_config(tmp_path, ["+experiment=yolo_kemo", change])
-    assert (pipeline.detector_key(pipeline.detector_run(changed), changed) == key) == same
+    assert (detector_stage.detector_key(detector_stage.detector_run(changed), changed) == key) == same
 
 
 def test_a_given_checkpoint_is_used_as_it_is(tmp_path):
     (tmp_path / "mine.pt").write_bytes(b"weights")
     cfg = compose_config(tmp_path, ["+experiment=yolo_kemo", f"preprocess.checkpoint={tmp_path / 'mine.pt'}"])
-    pipeline.provide_face_detector(cfg, train=lambda run: pytest.fail("trained a detector it was given"))
+    detector_stage.provide_face_detector(cfg, train=lambda run: pytest.fail("trained a detector it was given"))
     assert cfg.preprocess.checkpoint == str(tmp_path / "mine.pt")
     resize = compose_config(tmp_path, ["+experiment=resize_kemo"])
-    pipeline.provide_face_detector(resize, train=lambda run: pytest.fail("resize needs no detector"))
+    detector_stage.provide_face_detector(resize, train=lambda run: pytest.fail("resize needs no detector"))
 
 
 @pytest.mark.slow

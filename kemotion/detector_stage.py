@@ -29,13 +29,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from kemotion.config import config_file
 from kemotion.data.manifest import load_or_build
 from kemotion.io import atomic_write
 from kemotion.runs import NOT_IN_KEY, settings_key
 
 log = logging.getLogger(__name__)
 
-FACE_DETECTOR_RUN = Path(__file__).resolve().parent.parent / "conf" / "experiment" / "face_detector.yaml"
+FACE_DETECTOR_RUN = config_file("experiment", "face_detector.yaml")
 WEIGHTS = "face_detector.ckpt"
 # Where the data lies, not what it is: the manifest key above the detector's folder already names the data, so a
 # run from another folder or with an absolute path finds the same detector.

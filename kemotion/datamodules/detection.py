@@ -19,8 +19,8 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from kemotion.data.datamodule import DatasetSource, ManifestDataModule
 from kemotion.data.manifest import Manifest, Selection
+from kemotion.datamodules.base import DatasetSource, ManifestDataModule
 from kemotion.preprocess.cache import CropCache, read_crop
 from kemotion.preprocess.resize import PAD_GREY, ResizeCropper, letterbox
 

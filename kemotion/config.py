@@ -1,0 +1,28 @@
+"""Where kemotion's configs are, and what they offer: read by every entry point, the tests and the notebooks.
+
+The configs ship inside the package (`kemotion/conf/`, also reachable as the top-level `conf/` link in a clone), so an
+installed kemotion (a wheel, `pip install git+...`) composes the same configs as a clone. Hydra finds them as the
+package `pkg://kemotion.conf`; code that reads a file directly uses `CONFIG_DIR`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CONFIG_PACKAGE = "kemotion.conf"
+CONFIG_PATH = f"pkg://{CONFIG_PACKAGE}"  # for @hydra.main
+CONFIG_NAME = "train"
+CONFIG_DIR = Path(__file__).resolve().parent / "conf"
+
+
+def options(group: str) -> list[str]:
+    """The options of a config group (`conf/<group>/*.yaml`), sorted; files named `_*` are bases, not options."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def config_file(*parts: str) -> Path:
+    """A file of the configs, e.g. `config_file("experiment", "face_detector.yaml")`."""
+    path = CONFIG_DIR.joinpath(*parts)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is not one of kemotion's configs")
+    return path
