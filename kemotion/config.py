@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 CONFIG_PACKAGE = "kemotion.conf"
 CONFIG_PATH = f"pkg://{CONFIG_PACKAGE}"  # for @hydra.main
 CONFIG_NAME = "train"
@@ -26,3 +28,12 @@ def config_file(*parts: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is not one of kemotion's configs")
     return path
+
+
+def split_kind(subject_disjoint: bool) -> str:
+    """A run's split, as its cell names it: "random" (the paper's: a person's images may sit in train and test) or
+    "subject" (`data.selection.subject_disjoint=true`: each person in one split)."""
+    return "subject" if subject_disjoint else "random"
+
+
+OmegaConf.register_new_resolver("split_kind", split_kind, replace=True)

@@ -67,7 +67,7 @@ def test_a_crashed_run_resumes_and_a_finished_one_is_skipped(tmp_path, monkeypat
     # epoch 0 came from the checkpoint; epoch 1, cut short by the crash after its validation, runs again
     assert resumed.dropna(subset=["train/loss_epoch"])["epoch"].astype(int).tolist() == [1, 2]
     result = json.loads((run / "result.json").read_text(encoding="utf-8"))
-    assert result["cell"] == {"preprocess": "resize", "model": "kemotionnet", "seed": 42}
+    assert result["cell"] == {"preprocess": "resize", "model": "kemotionnet", "split": "random", "seed": 42}
     assert result["metrics"]["test/acc"] == metrics["test/acc"] and result["best_checkpoint"] == best
     assert sum(map(sum, result["confusion"])) == 7  # one test image per class in the tiny set: all counted
     assert not (run / "checkpoints" / "last.ckpt").exists() and Path(best).exists()  # the resume point is dropped

@@ -49,8 +49,8 @@ def test_the_sweep_builds_caches_once_skips_finished_runs_and_reports(tmp_path):
     assert "Caches ready: 2 distinct for 4 jobs (0 failed)" in first.stdout
     folder = tmp_path / "outputs" / "multiruns" / "table5"
     runs = sorted(p.name for p in folder.iterdir() if (p / "result.json").exists())
-    assert runs == ["opencv_kemotionnet_seed0", "opencv_kemotionnet_seed1", "resize_kemotionnet_seed0",
-                    "resize_kemotionnet_seed1"]
+    assert runs == [f"{preprocess}_kemotionnet_random_seed{seed}" for preprocess in ("opencv", "resize")
+                    for seed in (0, 1)]
     for run in runs:  # the jobs only read the caches the callback built
         log = (folder / run / "table5.log").read_text(encoding="utf-8")
         assert "Reusing manifest" in log and "crops of the classification subset in" in log
@@ -101,5 +101,5 @@ def test_a_job_config_resolves_as_the_job_sees_it(tmp_path):
                                     f"paths.root_dir={tmp_path}"], tmp_path / "sweep")
     resolved = OmegaConf.to_container(job, resolve=True)  # what train() logs; a `hydra` node would not resolve
     assert "hydra" not in resolved and resolved["paths"]["output_dir"] == str(tmp_path / "sweep")
-    assert resolved["cell"] == {"preprocess": "yolo", "model": "vgg19", "seed": 1}
-    assert resolved["tags"] == ["table5", "yolo", "vgg19", "seed1"]
+    assert resolved["cell"] == {"preprocess": "yolo", "model": "vgg19", "split": "random", "seed": 1}
+    assert resolved["tags"] == ["table5", "yolo", "vgg19", "random", "seed1"]
