@@ -10,7 +10,7 @@ workers, JPEG encoding and writing left out — is timed against:
 - detector: the detector alone on inputs prepared beforehand. For `yolo`, the network's forward pass on a batch of
   `--batch` letterboxes at `--detect-side`, per image; for `opencv`, the Haar cascade's detectMultiScale3 on the
   640 px grey copy; `resize` has none.
-The goal (issue 4): cropper ≤ 1.5 × (decode + detector) per image. The table goes to stdout.
+The goal: cropper ≤ 1.5 × (decode + detector) per image. The table goes to stdout.
 
 The YOLO detector is `--checkpoint`, or the newest one kemotion trained into `.cache/detectors/`; speed does not
 depend on the weights, but NMS does on how many boxes they propose, so an untrained net is a last resort.

@@ -5,7 +5,7 @@
 
 Both train a one-class YOLOv8n built from ultralytics' YAML (never downloaded) on the detector subset's cached
 letterboxes — ultralytics reads the very same JPEG files through symlinks, with YOLO labels written by this script —
-and validate on the same val split. The goals (issue): kemotion's mAP@0.5:0.95 ≥ ultralytics', and its seconds per
+and validate on the same val split. The goals: kemotion's mAP@0.5:0.95 ≥ ultralytics', and its seconds per
 epoch ≤ 1.2 × ultralytics'. The table goes to stdout and `<out>/result.md`.
 
 Measured, for each side:
@@ -67,7 +67,7 @@ WARMUP_EPOCHS, FINAL_LR_RATIO, GRADIENT_CLIP = 3, 0.01, 10.0
 PLAIN_LOSS = {"nwd_ratio": 0.0, "repulsion_weight": 0.0}
 # the common evaluator's NMS: kemotion's and ultralytics' validation defaults (ultralytics keeps 300 boxes)
 CONF, IOU, MAX_DET = 0.001, 0.7, 100
-MAP_GOAL, TIME_GOAL = 1.0, 1.2  # the issue: mAP ratio ≥ 1, seconds-per-epoch ratio ≤ 1.2
+MAP_GOAL, TIME_GOAL = 1.0, 1.2  # the goals: mAP ratio ≥ 1, seconds-per-epoch ratio ≤ 1.2
 
 
 def parse_args() -> argparse.Namespace:

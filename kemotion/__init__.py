@@ -13,3 +13,5 @@ _cache = Path(os.environ.get("KEMOTION_CACHE", ".cache")).resolve()
 os.environ.setdefault("YOLO_CONFIG_DIR", str(_cache / "ultralytics"))
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+
+from kemotion import config as _config  # noqa: E402,F401  registers the resolvers the configs use (${split_kind:...})

@@ -30,6 +30,12 @@ def config_file(*parts: str) -> Path:
     return path
 
 
+def table5_grid(axis: str) -> tuple[str, ...]:
+    """Table 5's rows (`axis="preprocess"`) or columns (`"model"`), in its order: what `+experiment=table5` sweeps."""
+    params = OmegaConf.load(config_file("experiment", "table5.yaml")).hydra.sweeper.params
+    return tuple(value.strip() for value in str(params[axis]).split(","))
+
+
 def split_kind(subject_disjoint: bool) -> str:
     """A run's split, as its cell names it: "random" (the paper's: a person's images may sit in train and test) or
     "subject" (`data.selection.subject_disjoint=true`: each person in one split)."""

@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from kemotion.config import config_file
 from kemotion.data.manifest import load_or_build
 from kemotion.io import atomic_write
-from kemotion.runs import NOT_IN_KEY, settings_key
+from kemotion.keys import settings_key
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def detector_key(run: DictConfig, cfg: DictConfig) -> str:
     """`<detector choice>-<hash of everything the detector run trains with>` (paths and worker counts left out)."""
     choice = HydraConfig.get().runtime.choices.get("detector") if HydraConfig.initialized() else None
     choice = choice or "detector"
-    return f"{choice}-{settings_key(run, NOT_IN_KEY | DATA_LOCATION)}"
+    return f"{choice}-{settings_key(run, ignore=DATA_LOCATION)}"
 
 
 def _manifest_key(cfg: DictConfig) -> str:

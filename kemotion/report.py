@@ -9,6 +9,12 @@ either is enough. Written to `experiments/NAME/` (NAME defaults to PATH's folder
 - `confusion_best.{csv,png}`: the best cell's test confusion matrix summed over its seeds (Fig. 4; the PNG
   row-normalised), `best_cell.txt`;
 - `per_class_accuracy.csv`: per-class test accuracy per cell, mean over seeds.
+
+Runs on the paper's random split and on a subject-disjoint one (`data.selection.subject_disjoint=true`; a run's
+`cell.split`) are reported apart: the random split's report as above, the subject split's in `subject_split/`, and,
+when both are there, `leakage.{md,csv}`: per cell, what the random split's accuracy gains from the same people being
+in train and test ("identity leakage"). Rows and columns are in the order of Table 5's sweep (its config);
+a cell it does not list is shown after, under its own name.
 """
 
 from __future__ import annotations
@@ -17,26 +23,30 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import torch
 
+from kemotion.config import table5_grid
 from kemotion.confusion import save_confusion
 from kemotion.emotions import EMOTIONS
 from kemotion.io import atomic_write
 
 log = logging.getLogger(__name__)
 
-PREPROCESS = ("resize", "opencv", "yolo")
-MODELS = ("vgg19", "resnet18", "kemotionnet")
-NAMES = {"resize": "Resize", "opencv": "OpenCV face crop", "yolo": "YOLO face crop", "vgg19": "VGG19",
-         "resnet18": "ResNet18", "kemotionnet": "K-EmotionNet"}
+PREPROCESS, MODELS = table5_grid("preprocess"), table5_grid("model")
+NAMES = {  # how the paper names them; any other cell by its config name
+    "resize": "Resize", "opencv": "OpenCV face crop", "yolo": "YOLO face crop", "vgg19": "VGG19",
+    "resnet18": "ResNet18", "kemotionnet": "K-EmotionNet",
+}
 PAPER = {  # paper Table 5: test accuracy %, mean (± std) over repeated runs
     ("resize", "vgg19"): (14.30, 0.42), ("resize", "resnet18"): (15.60, 0.30), ("resize", "kemotionnet"): (15.09, 0.23),
     ("opencv", "vgg19"): (58.95, 0.45), ("opencv", "resnet18"): (60.35, 0.43), ("opencv", "kemotionnet"): (61.81, 0.55),
     ("yolo", "vgg19"): (82.76, 0.37), ("yolo", "resnet18"): (81.72, 1.06), ("yolo", "kemotionnet"): (84.37, 0.17),
 }
 RECORD = "result.json"
+SPLITS = ("random", "subject")  # the paper's split first
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,10 +57,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = args.out or Path("experiments") / (args.name or args.path.resolve().name)
-    report = Report.of(collect_runs(args.path))
-    report.write(out)
-    print(report.markdown())
-    print(f"\nbest cell: {report.best_cell}; written to {out}")
+    runs = collect_runs(args.path)
+    reports = {split: Report.of(runs[runs.split == split].reset_index(drop=True))
+               for split in sorted(set(runs.split), key=lambda split: (SPLITS + (split,)).index(split))}
+    for number, (split, report) in enumerate(reports.items()):
+        folder = out if number == 0 else out / f"{split}_split"
+        report.write(folder)
+        print(f"## {split} split\n\n{report.markdown()}\n\nbest cell: {report.best_cell}; written to {folder}\n")
+    if {"random", "subject"} <= reports.keys():
+        leakage = leakage_table(reports["random"], reports["subject"])
+        _write_markdown(out / "leakage.md", leakage_markdown(leakage))
+        leakage.to_csv(out / "leakage.csv", index=False)
+        print(leakage_markdown(leakage))
 
 
 def collect_runs(path: Path) -> pd.DataFrame:
@@ -79,7 +97,8 @@ def _row(record: Path) -> dict | None:
     if "test/acc" not in metrics or not {"preprocess", "model", "seed"} <= cell.keys():
         log.info("Skipping %s: not a tested classifier run", record)
         return None
-    return {**{k: cell[k] for k in ("preprocess", "model", "seed")}, "test_acc": metrics["test/acc"],
+    return {**{k: cell[k] for k in ("preprocess", "model", "seed")}, "split": cell.get("split", "random"),
+            "test_acc": metrics["test/acc"],
             "test_acc_macro": metrics.get("test/acc_macro"), "val_acc_best": metrics.get("val/acc_best"),
             **{f"acc_{e.english}": metrics.get(f"test/acc_{e.english}") for e in EMOTIONS},
             "confusion": result.get("confusion"), "run": str(record.parent)}
@@ -123,10 +142,8 @@ class Report:
         out.mkdir(parents=True, exist_ok=True)
         self.table.to_csv(out / "table5.csv", index=False)
         self.runs.drop(columns="confusion").to_csv(out / "runs.csv", index=False)
-        with atomic_write(out / "table5.md", "w", encoding="utf-8") as handle:
-            handle.write(self.markdown() + "\n")
-        with atomic_write(out / "best_cell.txt", "w", encoding="utf-8") as handle:
-            handle.write(self.best_cell + "\n")
+        _write_markdown(out / "table5.md", self.markdown())
+        _write_markdown(out / "best_cell.txt", self.best_cell)
         self.per_class().to_csv(out / "per_class_accuracy.csv")
         preprocess, model = self.best_cell.split("/")
         best = self.runs[(self.runs.preprocess == preprocess) & (self.runs.model == model)]
@@ -157,3 +174,27 @@ def _paper(preprocess: str, model: str) -> str:
 
 if __name__ == "__main__":
     main()
+
+
+def leakage_table(random: Report, subject: Report) -> pd.DataFrame:
+    """Per cell run on both splits: test accuracy mean and std on each, and the gap (random − subject)."""
+    both = random.table.merge(subject.table, on=["preprocess", "model"], suffixes=("_random", "_subject"))
+    return both.assign(gap=both.mean_random - both.mean_subject)
+
+
+def leakage_markdown(leakage: pd.DataFrame) -> str:
+    rows = [f"| {NAMES.get(r.preprocess, r.preprocess)} + {NAMES.get(r.model, r.model)} | "
+            f"{_cell(_split(r, 'random'))} | {_cell(_split(r, 'subject'))} | {100 * r.gap:+.2f} |"
+            for r in leakage.itertuples()]
+    return "\n".join(["Identity leakage: test accuracy %, mean ± std over seeds, on the paper's random split (a "
+                      "person's images in train and test) and on a subject-disjoint split:", "",
+                      "| cell | random split | subject-disjoint | gap (points) |", "|---|---:|---:|---:|", *rows])
+
+
+def _split(row, split: str) -> SimpleNamespace:
+    return SimpleNamespace(**{key: getattr(row, f"{key}_{split}") for key in ("runs", "mean", "std")})
+
+
+def _write_markdown(path: Path, text: str) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")

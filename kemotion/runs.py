@@ -6,39 +6,33 @@
 both, for the same settings, is not run again; one with `run.json` and a `last.ckpt` but no result (killed,
 crashed) resumes from that checkpoint. Timestamped folders never meet either case; a sweep with a
 fixed folder (`+experiment=table5`) does.
+
+A run owns its folder while it runs (`claim`: a lock file, released when the process ends however it ends), so a
+second launch of the same sweep skips the runs the first one is still running instead of training them twice. The
+folder also keeps the run's id (`run_id`, in `run.json`), which W&B gets, so a resumed run continues its W&B run.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
+import contextlib
 import json
 import logging
-from dataclasses import dataclass
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from filelock import FileLock, Timeout
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig
 
 from kemotion.io import atomic_write
+from kemotion.keys import settings_key
 
 log = logging.getLogger(__name__)
 
-# Settings that change how a run goes, never what it trains: left out of its key (and the face detector's).
-NOT_IN_KEY = frozenset({"num_workers", "crop_workers", "cache_workers", "pin_memory", "enable_progress_bar",
-                        "log_every_n_steps", "enable_model_summary", "default_root_dir", "dirpath"})
-STARTED, FINISHED = "run.json", "result.json"
-
-
-def settings_key(cfg: DictConfig, ignore: frozenset[str] = NOT_IN_KEY) -> str:
-    """Hash of what a run trains: data, model, trainer, callbacks and seed, less the keys named in `ignore` (and the
-    run's own folder)."""
-    probe = copy.deepcopy(cfg)
-    OmegaConf.set_struct(probe, False)
-    probe.paths.output_dir = "<run>"
-    settings = {key: OmegaConf.to_container(probe[key], resolve=True) if key in probe else None
-                for key in ("datamodule", "module", "trainer", "callbacks")} | {"seed": probe.get("seed")}
-    blob = json.dumps(_without(settings, ignore), sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+STARTED, FINISHED, LOCK = "run.json", "result.json", ".run.lock"
 
 
 @dataclass(frozen=True)
@@ -47,10 +41,36 @@ class RunFolder:
 
     directory: Path
     key: str
+    new_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12], compare=False)  # when the folder has none
 
     @classmethod
     def of(cls, cfg: DictConfig) -> RunFolder:
         return cls(Path(cfg.paths.output_dir), settings_key(cfg))
+
+    @contextlib.contextmanager
+    def claim(self) -> Iterator[bool]:
+        """Own this folder while the block runs: True, or False when another process owns it now. Only the first
+        process of a run locks (a DDP run's other ranks run the command again in the same folder)."""
+        if not _first_process():
+            yield True
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.directory / LOCK, timeout=0)
+        try:
+            lock.acquire()
+            owned = True
+        except Timeout:
+            owned = False
+        try:
+            yield owned
+        finally:
+            if owned:
+                lock.release()
+
+    def run_id(self) -> str:
+        """This folder's run id: the one it recorded when its run started, or a new one for a new run."""
+        started = self._read(STARTED) or {}
+        return started.get("run_id") or self.new_id
 
     def finished(self) -> dict | None:
         """The recorded result when this run already finished here, else None. A folder holding a different run
@@ -71,7 +91,7 @@ class RunFolder:
 
     def start(self, cell: dict) -> None:
         with atomic_write(self.directory / STARTED, "w", encoding="utf-8") as handle:
-            json.dump({"key": self.key, "cell": cell}, handle, indent=1)
+            json.dump({"key": self.key, "cell": cell, "run_id": self.run_id()}, handle, indent=1)
 
     def finish(self, result: dict) -> Path:
         """Record the result; then drop the resume point, a real `last.ckpt` (as `table5` writes: a VGG19 one is
@@ -93,9 +113,7 @@ class RunFolder:
             raise RuntimeError(f"{path} is not valid JSON ({error}); delete it to run this folder again") from error
 
 
-def _without(tree: object, keys: frozenset[str]) -> object:
-    if isinstance(tree, dict):
-        return {k: _without(v, keys) for k, v in tree.items() if k not in keys}
-    if isinstance(tree, list):
-        return [_without(v, keys) for v in tree]
-    return tree
+
+def _first_process() -> bool:
+    """Global rank 0: Lightning's rank (from RANK, LOCAL_RANK or SLURM_PROCID) on the first node."""
+    return rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 class PrepareCaches(Callback):
     def on_multirun_start(self, config: DictConfig, config_name: str | None = None, **kwargs: Any) -> None:
         from kemotion.detector_stage import provide_face_detector
-        from kemotion.train import train
+        from kemotion.training import train
 
         jobs = sweep_jobs(config)
         prepared: set[str] = set()

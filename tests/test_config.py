@@ -6,20 +6,22 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from kemotion.config import options
+from kemotion.config import options, table5_grid
 from kemotion.datamodules.classification import ClassificationDataModule
 from kemotion.lit.classifier import EmotionClassifier
 from tests.conftest import compose_config
 
 EXPERIMENTS = options("experiment")
-CLASSIFIER_CELLS = [e for e in EXPERIMENTS if e.split("_")[0] in {"resize", "opencv", "yolo"}]  # Table 5 cells
+CLASSIFIER_CELLS = [e for e in EXPERIMENTS if e.split("_")[0] in table5_grid("preprocess")]  # Table 5 cells
 DETECTORS = options("detector")
 MODELS = options("model")
 
 
-def test_the_table5_cells_exist():
-    cells = {f"{preprocess}_{model}" for preprocess in ("resize", "opencv", "yolo")
-             for model in ("vgg19", "resnet18", "kemo")}
+def test_the_table5_grid_is_its_configs_and_each_cell_has_an_experiment():
+    assert set(table5_grid("preprocess")) <= set(options("preprocess"))
+    assert set(table5_grid("model")) <= set(options("model"))
+    cells = {f"{preprocess}_{model.replace('kemotionnet', 'kemo')}" for preprocess in table5_grid("preprocess")
+             for model in table5_grid("model")}
     assert set(CLASSIFIER_CELLS) == cells
 
 

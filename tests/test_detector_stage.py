@@ -12,7 +12,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from omegaconf import OmegaConf
 
 from kemotion import detector_stage
-from kemotion.train import train
+from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 from tests.test_train import TINY_DETECTOR, TINY_RUN
 

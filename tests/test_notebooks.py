@@ -24,6 +24,7 @@ from torch import nn
 
 import kemotion.preprocess.yolo as yolo
 from kemotion import detector_stage
+from kemotion.config import table5_grid
 from kemotion.data import images
 from kemotion.emotions import EMOTIONS, ENGLISH_NAMES
 from kemotion.notebooks import crops, dataset, results, style
@@ -206,7 +207,7 @@ def test_class_labels_are_drawn_in_korean_without_missing_glyphs():
 
 # --- 02_results.ipynb -------------------------------------------------------------------------------------------
 
-CELLS = [(p, m) for p in ("resize", "opencv", "yolo") for m in ("vgg19", "resnet18", "kemotionnet")]
+CELLS = [(p, m) for p in table5_grid("preprocess") for m in table5_grid("model")]
 SEEDS = (0, 1, 2)
 # The best cell's confusion counts over its 3 seeds: rows (true) in label order, an off-diagonal count per row, so no
 # column sums to what its row does.
@@ -232,10 +233,11 @@ def write_report(directory: Path) -> None:
     table5 = table5.rename(columns={"count": "runs"}).reset_index()
     table5.to_csv(directory / "table5.csv", index=False)
     cells = {f"{p}/{m}": f"{100 * mean:.1f} ± {100 * std:.1f}" for p, m, _, mean, std in table5.itertuples(index=False)}
+    models = table5_grid("model")
     (directory / "table5.md").write_text("\n".join(
-        ["| preprocess | vgg19 | resnet18 | kemotionnet |", "| --- | --- | --- | --- |",
-         *(f"| {p} | " + " | ".join(cells[f"{p}/{m}"] for m in ("vgg19", "resnet18", "kemotionnet")) + " |"
-           for p in ("resize", "opencv", "yolo"))]) + "\n", encoding="utf-8")
+        [f"| preprocess | {' | '.join(models)} |", "| --- | --- | --- | --- |",
+         *(f"| {p} | " + " | ".join(cells[f"{p}/{m}"] for m in models) + " |" for p in table5_grid("preprocess"))])
+        + "\n", encoding="utf-8")
     confusion = pd.DataFrame(CONFUSION, index=pd.Index([f"{e.english} {e.korean}" for e in EMOTIONS], name="true"),
                              columns=pd.Index(ENGLISH_NAMES, name="predicted"))
     confusion.to_csv(directory / "confusion_best.csv", encoding="utf-8")

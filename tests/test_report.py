@@ -10,17 +10,17 @@ import wandb
 
 from kemotion.emotions import EMOTIONS
 from kemotion.report import Report, collect_runs, main
-from kemotion.train import train
+from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 
-def record(folder, preprocess, model, seed, accuracy, diagonal=1):
+def record(folder, preprocess, model, seed, accuracy, diagonal=1, split=None):
     folder.mkdir(parents=True, exist_ok=True)
     confusion = [[diagonal if i == j else 0 for j in range(7)] for i in range(7)]
     metrics = {"test/acc": accuracy, "test/acc_macro": accuracy, "val/acc_best": accuracy,
                **{f"test/acc_{e.english}": accuracy for e in EMOTIONS}}
-    (folder / "result.json").write_text(json.dumps({"key": "k", "cell": {"preprocess": preprocess, "model": model,
-                                                                          "seed": seed},
+    cell = {"preprocess": preprocess, "model": model, "seed": seed} | ({"split": split} if split else {})
+    (folder / "result.json").write_text(json.dumps({"key": "k", "cell": cell,
                                                     "metrics": metrics, "best_checkpoint": None,
                                                     "confusion": confusion}), encoding="utf-8")
 
@@ -89,3 +89,26 @@ def test_a_wandb_run_carries_the_record_or_none_when_disabled(tmp_path, monkeypa
     assert (tmp_path / "run-1" / "result.json").exists()
     assert not list((tmp_path / "run-1").glob("wandb/**/result.json"))
     wandb.teardown()
+
+
+def test_both_splits_are_reported_apart_with_the_leakage_per_cell(tmp_path, capsys):
+    for seed in (0, 1):
+        for split, accuracy in (("random", 0.8), ("subject", 0.5)):
+            record(tmp_path / "sweep" / f"yolo_kemotionnet_{split}_seed{seed}", "yolo", "kemotionnet", seed,
+                   accuracy + seed / 10, split=split)
+    main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out")])
+    out = tmp_path / "out"
+    assert pd.read_csv(out / "table5.csv")["mean"].tolist() == [pytest.approx(0.85)]
+    assert pd.read_csv(out / "subject_split" / "table5.csv")["mean"].tolist() == [pytest.approx(0.55)]
+    leakage = pd.read_csv(out / "leakage.csv")
+    assert leakage["gap"].tolist() == [pytest.approx(0.30)] and leakage["runs_subject"].tolist() == [2]
+    printed = capsys.readouterr().out
+    assert "| YOLO face crop + K-EmotionNet | 85.00 ± 7.07 | 55.00 ± 7.07 | +30.00 |" in printed
+    assert "## random split" in printed and "## subject split" in printed
+
+
+def test_a_cell_outside_the_table5_sweep_is_shown_under_its_own_name(tmp_path):
+    record(tmp_path / "a", "yolo", "kemotionnet", 0, 0.8)
+    record(tmp_path / "b", "onestage", "yolo_facev2", 0, 0.7)
+    report = Report.of(collect_runs(tmp_path))
+    assert "| onestage | – | 70.00 (1 run) |" in report.markdown()  # its own row and column, after Table 5's

@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from filelock import FileLock
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
 
+from kemotion.keys import settings_key
 from kemotion.lit.classifier import EmotionClassifier
-from kemotion.runs import RunFolder, settings_key
-from kemotion.train import train
+from kemotion.runs import LOCK, RunFolder
+from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 TINY_RUN = [*TINY_DATA, "+experiment=resize_kemo", "logger=csv", "trainer.max_epochs=3", "model.net.width=8",
@@ -90,3 +94,34 @@ def test_a_failed_run_leaves_its_error_not_its_model(tmp_path, monkeypatch):
     gc.collect()
     assert failure.value.__traceback__ is not None  # the error and its lines are kept for Hydra's report
     assert not [o for o in gc.get_objects() if isinstance(o, EmotionClassifier)]
+
+
+def test_a_run_folder_another_process_owns_is_skipped(tmp_path, caplog):
+    cfg = compose_config(tmp_path, [*TINY_RUN, "trainer.max_epochs=1"])
+    run = tmp_path / "run"
+    run.mkdir()
+    with FileLock(run / LOCK, timeout=0):  # the first launch of a sweep, still training this run
+        with caplog.at_level(logging.INFO):
+            assert train(cfg) == ({}, None)
+        assert f"Skipping {run}: another process is running it" in caplog.text
+        assert not (run / "run.json").exists()  # nothing of the folder touched
+        with RunFolder.of(cfg).claim() as owned:
+            assert owned is False
+    with RunFolder.of(cfg).claim() as owned:  # released: the next launch owns it
+        assert owned is True
+
+
+def test_a_run_keeps_its_w_and_b_id_across_a_resume(tmp_path):
+    cfg = compose_config(tmp_path, [*TINY_RUN, "logger=wandb"])
+    first = RunFolder.of(cfg)
+    first.start({})
+    again = RunFolder.of(cfg)  # the relaunch: a new process, the same folder
+    assert first.new_id != again.new_id and again.run_id() == first.run_id()
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["run_id"] == first.run_id()
+    from kemotion.training import _run_id
+
+    logger = instantiate(cfg.logger.wandb, **_run_id(cfg.logger.wandb, again))
+    assert isinstance(logger, WandbLogger)
+    assert logger._wandb_init["id"] == first.run_id() and logger._wandb_init["resume"] == "allow"
+    other = compose_config(tmp_path, [*TINY_RUN, "logger=wandb"])  # another folder: another run
+    assert RunFolder.of(other).run_id() != first.run_id()

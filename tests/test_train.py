@@ -7,7 +7,7 @@ import logging
 import pandas as pd
 import pytest
 
-from kemotion.train import train
+from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 pytestmark = pytest.mark.slow
@@ -76,3 +76,19 @@ def test_detector_table4_prints_the_before_and_after_rows(tmp_path, caplog):
     assert "| weights | test/map | test/map50 |" in table
     assert f"| trained | {metrics['test/map']:.4f}" in table
     assert "Freezing the backbone at epoch 0" in caplog.text and "Unfreezing the backbone at epoch 1" in caplog.text
+
+
+def test_train_false_tests_the_checkpoint_it_is_given_not_fresh_weights(tmp_path):
+    trained, best = train(compose_config(tmp_path, ["+experiment=resize_kemo", *TINY_RUN, "trainer.max_epochs=3"]))
+    tested, named = train(compose_config(tmp_path, ["+experiment=resize_kemo", *TINY_RUN, "train=false",
+                                                    f"ckpt_path={best}"]))
+    assert named == best
+    assert tested["test/acc"] == trained["test/acc"] and tested["test/loss"] == pytest.approx(trained["test/loss"])
+
+
+def test_train_false_without_a_checkpoint_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="train=false tests a trained model: give its checkpoint, ckpt_path=PATH"):
+        train(compose_config(tmp_path, ["+experiment=resize_kemo", *TINY_RUN, "train=false"]))
+    with pytest.raises(FileNotFoundError, match=r"ckpt_path=.*nothing\.ckpt: no such checkpoint file"):
+        train(compose_config(tmp_path, ["+experiment=resize_kemo", *TINY_RUN, "train=false",
+                                        f"ckpt_path={tmp_path / 'nothing.ckpt'}"]))

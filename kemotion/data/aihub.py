@@ -124,7 +124,7 @@ def find_label_files(root: str | Path, report: SkipReport) -> list[tuple[Path, s
 def index_images(root: str | Path, report: SkipReport) -> dict[str, Path]:
     """Every .jpg/.jpeg under root by NFC file name; other non-label files are reported as ignored, one each."""
     images: dict[str, Path] = {}
-    for path in _walk_files(root):
+    for path in _walk_files(root, report):
         name = nfc(path.name)
         if path.suffix.lower() not in IMAGE_SUFFIXES or name.startswith("._"):
             if not LABEL_FILE_PATTERN.fullmatch(name):
@@ -193,12 +193,44 @@ def subject_id_of(filename: str) -> str:
     return head.lower() if SUBJECT_HASH.fullmatch(head) else ""
 
 
-def _walk_files(root: str | Path) -> list[Path]:
-    """Every file under root, sorted by NFC path: "first" is the same in NFC and NFD copies. No symlinked folders."""
+def dataset_index(root: str | Path) -> list[tuple[str, int]]:
+    """(NFC path relative to root, size in bytes) of every label JSON and image under root, in walk order: what the
+    manifest is keyed by. A completed download, a replaced corrupt image or a new label file changes it; moving or
+    copying the whole folder does not. Sizes, not contents or times: cheap at 500,000 files, and a copy that resets
+    modification times keeps its caches (an in-place edit that keeps a file's size is not seen)."""
+    root = Path(root)
+    index = []
+    for path in _walk_files(root):
+        name = nfc(path.name)
+        if LABEL_FILE_PATTERN.fullmatch(name) or (path.suffix.lower() in IMAGE_SUFFIXES and not name.startswith("._")):
+            try:
+                size = path.stat().st_size
+            except OSError:  # a broken link: reading it is reported when the manifest is built
+                size = -1
+            index.append((nfc(str(path.relative_to(root))), size))
+    return index
+
+
+def _walk_files(root: str | Path, report: SkipReport | None = None) -> list[Path]:
+    """Every file under root, sorted by NFC path: "first" is the same in NFC and NFD copies.
+
+    Symlinked folders are followed (shared storage often links a dataset's image folders in); a folder reached a
+    second time — a link loop, or two links to one folder — is read once, and the second route goes to `report`."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root {root} does not exist or is not a folder")
-    paths = (Path(folder, name) for folder, _, names in os.walk(root) for name in names)
+    read: dict[str, str] = {}
+    paths = []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in read:
+            subfolders[:] = []  # not descended into: a loop would never end
+            if report is not None:
+                report.add(folder, "folder linked twice", f"the same folder as {read[real]} (symlink); read once",
+                           action="ignored")
+            continue
+        read[real] = folder
+        paths += [Path(folder, name) for name in names]
     return sorted(paths, key=lambda path: (nfc(str(path)), str(path)))
 
 

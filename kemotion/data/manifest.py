@@ -8,7 +8,6 @@ and the selection, so all runs of a sweep see the same split.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -18,16 +17,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from filelock import FileLock
+from tqdm.auto import tqdm
 
 from kemotion.data import aihub
 from kemotion.data.skips import SkipReport
 from kemotion.data.split import assign_splits
 from kemotion.emotions import EMOTIONS
 from kemotion.io import atomic_write
+from kemotion.keys import short_hash, without
 
 log = logging.getLogger(__name__)
 
-MANIFEST_VERSION = 1  # bump when the selection logic changes, so old manifests are not reused
+MANIFEST_VERSION = 2  # bump when the selection logic changes, so old manifests are not reused (2: relative paths)
 COMPLETE_MARKER = "selection.json"  # written last: a manifest folder without it is incomplete
 
 
@@ -45,7 +46,7 @@ class Selection:
     subject_disjoint: bool = False  # no person in two splits (the paper split at random)
     n_detector: int = 3500  # paper §3.2: images for the face detector, split the same way
     seed: int = 0
-    workers: int = 4  # threads resolving images (PIL decodes outside the GIL)
+    workers: int = 4  # threads resolving images (PIL decodes outside the GIL); not part of the manifest's key
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "split", tuple(float(x) for x in self.split))
@@ -78,7 +79,7 @@ def load_or_build(dataset_root: str | Path, selection: Selection, cache_dir: str
     with FileLock(str(directory) + ".lock"):
         if (directory / COMPLETE_MARKER).exists():
             log.info("Reusing manifest %s", directory)
-            return read(directory)
+            return read(directory, dataset_root)
         log.info("Building manifest of %s into %s", dataset_root, directory)
         manifest = build(dataset_root, selection, directory)
         write(manifest, dataset_root, selection)
@@ -86,10 +87,9 @@ def load_or_build(dataset_root: str | Path, selection: Selection, cache_dir: str
 
 
 def manifest_key(dataset_root: Path, selection: Selection) -> str:
-    """A short hash of the dataset (its root and label files) and the selection parameters."""
-    labels = sorted((str(p.relative_to(dataset_root)), p.stat().st_size) for p in dataset_root.rglob("*.json"))
-    blob = json.dumps([MANIFEST_VERSION, str(dataset_root), labels, asdict(selection)], ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    """A short hash of the dataset's relative file index (`aihub.dataset_index`: its label files and images, by name
+    and size — not where the folder is) and the selection, less its runtime settings (worker counts)."""
+    return short_hash([MANIFEST_VERSION, aihub.dataset_index(dataset_root), without(asdict(selection))])
 
 
 def build(dataset_root: Path, selection: Selection, directory: Path) -> Manifest:
@@ -98,25 +98,26 @@ def build(dataset_root: Path, selection: Selection, directory: Path) -> Manifest
     if not records:
         raise DatasetError(f"no usable AI-Hub label records under {dataset_root}:\n{report.format_counts()}")
     images = aihub.index_images(dataset_root, report)
-    resolver = _Resolver(images, report, selection.workers)
     by_class = _candidates_by_class(records, images, report)
+    wanted = selection.n_per_class * len(EMOTIONS) + selection.n_detector
+    with tqdm(total=wanted, desc="manifest: probing images and face boxes", unit="img") as progress:
+        resolver = _Resolver(images, report, selection.workers, progress)
+        classification = []
+        for emotion in EMOTIONS:
+            ranked = _rank_by_agreement(by_class[emotion.index], selection.min_agreement, selection.seed)
+            taken = resolver.first_valid(ranked, selection.n_per_class)
+            if len(taken) < selection.n_per_class:
+                log.warning("class %s: only %d of %d requested images usable (agreement >= %d)",
+                            emotion.english, len(taken), selection.n_per_class, selection.min_agreement)
+            classification += taken
+        if not classification:
+            raise DatasetError(f"no image of {dataset_root} could be used:\n{report.format_counts()}")
 
-    classification = []
-    for emotion in EMOTIONS:
-        ranked = _rank_by_agreement(by_class[emotion.index], selection.min_agreement, selection.seed)
-        taken = resolver.first_valid(ranked, selection.n_per_class)
-        if len(taken) < selection.n_per_class:
-            log.warning("class %s: only %d of %d requested images usable (agreement >= %d)",
-                        emotion.english, len(taken), selection.n_per_class, selection.min_agreement)
-        classification += taken
-    if not classification:
-        raise DatasetError(f"no image of {dataset_root} could be used:\n{report.format_counts()}")
-
-    per_class = -(-selection.n_detector // len(EMOTIONS))  # ceil: balanced over classes, trimmed below
-    detector = []
-    for emotion in EMOTIONS:
-        shuffled = _shuffled(by_class[emotion.index], selection.seed + 1)  # any agreement: only the box matters
-        detector += resolver.first_valid(shuffled, per_class)
+        per_class = -(-selection.n_detector // len(EMOTIONS))  # ceil: balanced over classes, trimmed below
+        detector = []
+        for emotion in EMOTIONS:
+            shuffled = _shuffled(by_class[emotion.index], selection.seed + 1)  # any agreement: only the box matters
+            detector += resolver.first_valid(shuffled, per_class)
     detector = _shuffled(detector, selection.seed + 2)[: selection.n_detector]
 
     return Manifest(
@@ -154,8 +155,8 @@ def _shuffled(items: list, seed: int) -> list:
 class _Resolver:
     """Resolves records to samples (image probed, face box checked) once each, in parallel, in rank order."""
 
-    def __init__(self, images: dict[str, Path], report: SkipReport, workers: int) -> None:
-        self.images, self.report, self.workers = images, report, max(1, workers)
+    def __init__(self, images: dict[str, Path], report: SkipReport, workers: int, progress: tqdm) -> None:
+        self.images, self.report, self.workers, self.progress = images, report, max(1, workers), progress
         self.done: dict[str, aihub.Sample | None] = {}
 
     def first_valid(self, ranked: list, n: int) -> list[aihub.Sample]:
@@ -166,7 +167,10 @@ class _Resolver:
             position += len(batch)
             with ThreadPoolExecutor(self.workers) as pool:
                 samples = list(pool.map(self._resolve_once, batch))
-            taken += [s for s in samples if s is not None][: n - len(taken)]
+            new = [s for s in samples if s is not None][: n - len(taken)]
+            taken += new
+            self.progress.update(len(new))
+            self.progress.set_postfix(skipped=sum(sample is None for sample in self.done.values()), refresh=False)
         return taken
 
     def _resolve_once(self, record: aihub.LabelRecord) -> aihub.Sample | None:
@@ -202,10 +206,12 @@ def _with_splits(frame: pd.DataFrame, selection: Selection, seed: int, stratify:
 
 
 def write(manifest: Manifest, dataset_root: Path, selection: Selection) -> None:
+    """The manifest's files; image paths relative to the dataset root, so a moved dataset keeps its manifest."""
     directory = manifest.directory
     for name, frame in (("classification", manifest.classification), ("detector", manifest.detector)):
+        relative = frame.assign(path=[str(Path(path).relative_to(dataset_root)) for path in frame["path"]])
         with atomic_write(directory / f"{name}.csv", "w", newline="", encoding="utf-8") as handle:
-            frame.to_csv(handle, index=False)
+            relative.to_csv(handle, index=False)
     manifest.report.write_csv(directory / "skip_report.csv")
     with atomic_write(directory / "summary.txt", "w", encoding="utf-8") as handle:
         handle.write(manifest.summary() + "\n")
@@ -214,11 +220,13 @@ def write(manifest: Manifest, dataset_root: Path, selection: Selection) -> None:
                   handle, ensure_ascii=False, indent=2)
 
 
-def read(directory: str | Path) -> Manifest:
-    directory = Path(directory)
+def read(directory: str | Path, dataset_root: str | Path) -> Manifest:
+    """A written manifest, its image paths under `dataset_root` (wherever the dataset is now)."""
+    directory, dataset_root = Path(directory), Path(dataset_root)
     text = {"filename": str, "subject_id": str, "answers": str, "path": str}
     frames = [pd.read_csv(directory / f"{name}.csv", dtype=text, keep_default_na=False)
               for name in ("classification", "detector")]
+    frames = [frame.assign(path=[str(dataset_root / path) for path in frame["path"]]) for frame in frames]
     return Manifest(directory, *frames, SkipReport.read_csv(directory / "skip_report.csv"))
 
 

@@ -3,7 +3,8 @@
 Training follows ultralytics' recipe where it matters for stability: no weight decay on biases and norms, a
 linear warm-up of `warmup_epochs` (ultralytics 8.4: never past the start of the last epoch) and then a linear decay
 to `final_lr_ratio`; gradient clipping (at 10, like ultralytics' trainer) is the Trainer's `gradient_clip_val`,
-and EMA weights for validation and checkpoints are Lightning's `EMAWeightAveraging` callback (conf/detector/).
+and EMA weights for validation and checkpoints are kemotion's `RampedEMA` callback (kemotion/lit/ema.py; set in
+conf/experiment/face_detector.yaml).
 
 Logs `train/loss` (and each loss term), `val/loss`, `val/map` (mAP@0.5:0.95), `val/map50`, and at test
 `test/map`, `test/map50`.

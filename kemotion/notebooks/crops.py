@@ -21,6 +21,7 @@ from matplotlib.patches import Rectangle
 from omegaconf import DictConfig
 
 from kemotion import detector_stage
+from kemotion.config import table5_grid
 from kemotion.data import images
 from kemotion.data.manifest import Manifest
 from kemotion.emotions import EMOTIONS
@@ -29,7 +30,7 @@ from kemotion.notebooks.style import class_label, new_figure
 from kemotion.preprocess import crop_report
 from kemotion.preprocess.cropper import Cropped, Cropper, SourceImage
 
-CROPPERS = ("resize", "opencv", "yolo")  # conf/preprocess/
+CROPPERS = table5_grid("preprocess")  # the croppers Table 5 compares (conf/preprocess/)
 PREVIEW_SIDE = 480  # long side the source images are drawn at
 ANNOTATED_COLOUR = "lime"
 FACE_COLOURS = {"opencv": "orange", "yolo": "red"}  # the face each detecting cropper picked

@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from kemotion.config import table5_grid
 from kemotion.emotions import EMOTIONS, ENGLISH_NAMES, NUM_CLASSES, parse_emotion
 from kemotion.notebooks.style import class_names, new_figure, plot_labels
 
 REPORT_FILES = ("table5.csv", "table5.md", "runs.csv", "per_class_accuracy.csv", "best_cell.txt")
 CONFUSION_FILE = "confusion_best.csv"  # absent when the best cell's runs recorded no confusion matrix
-PREPROCESS_ORDER = ("resize", "opencv", "yolo")  # the paper's Table 5 rows: baseline, Haar crop, YOLO crop
-MODEL_ORDER = ("vgg19", "resnet18", "kemotionnet")  # its columns
+PREPROCESS_ORDER = table5_grid("preprocess")  # the paper's Table 5 rows: baseline, Haar crop, YOLO crop
+MODEL_ORDER = table5_grid("model")  # its columns
 CHANCE = 1 / NUM_CLASSES
 
 

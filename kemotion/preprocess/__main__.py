@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from kemotion.config import CONFIG_NAME, CONFIG_PATH
 from kemotion.datamodules.classification import ClassificationDataModule
 from kemotion.detector_stage import provide_face_detector
-from kemotion.train import train
+from kemotion.training import train
 
 
 def preprocess(cfg: DictConfig) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from pathlib import Path
 
 import cv2
@@ -22,9 +23,10 @@ from filelock import FileLock
 
 from kemotion.data.manifest import Manifest
 from kemotion.io import atomic_write
+from kemotion.keys import cropper_key
 from kemotion.parallel import process_map
 from kemotion.preprocess import crop_report
-from kemotion.preprocess.cropper import Cropped, Cropper, SourceImage, cropper_key
+from kemotion.preprocess.cropper import Cropped, Cropper, SourceImage
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,9 @@ class CropCache:
         directory.mkdir(parents=True, exist_ok=True)
         table_path = self.table_path(manifest, subset)
         with FileLock(str(directory) + ".lock"):
-            if table_path.exists():
+            if table_path.exists() and (table := self._complete(manifest, subset)) is not None:
                 log.info("Reusing %s crops of the %s subset in %s", self.cropper.name, subset, directory)
-                return self.read(manifest, subset)
+                return table
             frame = getattr(manifest, subset).assign(
                 crop_path=[str(directory / f"{Path(name).stem}.jpg") for name in getattr(manifest, subset)["filename"]])
             self._crop_missing(frame)
@@ -71,6 +73,17 @@ class CropCache:
                        frame.loc[dropped, ["filename", "path", "split", "label"]].assign(reason="no face found"))
             table = frame[~dropped].reset_index(drop=True)
             _write_csv(table_path, table)
+        return table
+
+    def _complete(self, manifest: Manifest, subset: str) -> pd.DataFrame | None:
+        """The subset's table when every crop it lists is there; None (and a warning) when some were deleted since,
+        so the build makes them again rather than a DataLoader worker failing on one mid-epoch."""
+        table = self.read(manifest, subset)
+        missing = [path for path in table["crop_path"] if not os.path.exists(path)]
+        if missing:
+            log.warning("%d of the %d %s crops that %s lists are missing (%s, …): making them again", len(missing),
+                        len(table), self.cropper.name, self.table_path(manifest, subset), missing[0])
+            return None
         return table
 
     def read(self, manifest: Manifest, subset: str = "classification") -> pd.DataFrame:
@@ -103,7 +116,8 @@ def read_crop(path: str) -> np.ndarray:
     """A cached crop as RGB uint8; a missing or unreadable one is named with how to rebuild it."""
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
-        raise OSError(f"cannot read cached crop {path}; delete it and run again to rebuild it")
+        raise OSError(f"cannot read cached crop {path}: damaged since its cache was built; delete it, and the next "
+                      "run (or python -m kemotion.preprocess) makes it again")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

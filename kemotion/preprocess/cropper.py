@@ -3,10 +3,8 @@ their crops and what the cropper saw out (`Cropped`, the preprocessing report's 
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -40,15 +38,3 @@ class Cropper(Protocol):
 
     def crop_files(self, sources: list[SourceImage]) -> list[Cropped]:
         """Decode each file (no larger than its crop needs) and crop it."""
-
-
-NOT_IN_KEY = {"cache_key": False}  # dataclass field metadata: this parameter never changes a crop
-
-
-def cropper_key(cropper: Any, **context: Any) -> str:
-    """A short hash of everything that determines a cropper's output (its parameters and `context`), leaving out
-    the fields marked NOT_IN_KEY (how many images per batch; where the detector file is, not what it holds)."""
-    params = ({f.name: getattr(cropper, f.name) for f in fields(cropper) if f.metadata.get("cache_key", True)}
-              if is_dataclass(cropper) else vars(cropper))
-    blob = json.dumps({"name": cropper.name, **params, **context}, sort_keys=True, default=str)
-    return f"{cropper.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 
 from kemotion.data import images
-from kemotion.preprocess.cropper import NOT_IN_KEY, Cropped, SourceImage
+from kemotion.keys import CROP_NEUTRAL
+from kemotion.preprocess.cropper import Cropped, SourceImage
 
 PAD_GREY = 114  # the letterbox fill of YOLO detectors (ultralytics' LetterBox), also used for classifier inputs
 
@@ -19,7 +20,7 @@ class ResizeCropper:
     size: int = 500  # paper §3.3: classifier inputs are prepared at 500×500
     keep_aspect: bool = False  # the paper's baseline stretches the whole frame (its Fig. 3); True letterboxes
     name: str = "resize"
-    batch_size: int = field(default=1, metadata=NOT_IN_KEY)
+    batch_size: int = field(default=1, metadata=CROP_NEUTRAL)
 
     def crop_files(self, sources: list[SourceImage]) -> list[Cropped]:
         return [Cropped(self(images.load_rgb(s.path, max_side=self.decode_side(s.width, s.height))))

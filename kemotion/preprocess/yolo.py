@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kemotion.preprocess.cropper import NOT_IN_KEY
+from kemotion.keys import CROP_NEUTRAL
 from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 from kemotion.preprocess.resize import ResizeCropper, letterbox
 
@@ -27,7 +27,7 @@ FILE_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class YoloCropper(FaceCropper):
-    checkpoint: str = field(metadata=NOT_IN_KEY)  # the trained face detector; its SHA-256 goes into the key
+    checkpoint: str = field(metadata=CROP_NEUTRAL)  # the trained face detector; its SHA-256 goes into the key
     size: int = 500  # paper §3.3: crops are 500×500
     margin: float = DEFAULT_MARGIN  # fraction of the face box's longer side added on each side
     detect_side: int = 640  # letterbox side the detector runs at: its training size
@@ -35,7 +35,7 @@ class YoloCropper(FaceCropper):
     iou: float = 0.7  # NMS IoU threshold
     pick: PickRule = "confident"  # several faces: the most "confident", or the "largest"
     fallback: NoFace = "resize"  # no face: "resize" (the paper's whole-image baseline), "centre" square, or "drop"
-    batch_size: int = field(default=8, metadata=NOT_IN_KEY)  # images per detector forward pass
+    batch_size: int = field(default=8, metadata=CROP_NEUTRAL)  # images per detector forward pass
     name: str = "yolo"
     checkpoint_sha256: str = field(init=False)  # part of the cache key: new weights, new crops
 

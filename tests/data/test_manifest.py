@@ -127,3 +127,65 @@ def test_the_sample_release_fixture_reports_every_record_missing(tmp_path):
 def test_bad_split_fractions_are_refused(split):
     with pytest.raises(ValueError, match="split"):
         Selection(split=split)
+
+
+def _copy(tiny_aihub, to):
+    return shutil.copytree(tiny_aihub, to, copy_function=shutil.copy)  # modification times are not kept
+
+
+def test_a_moved_or_copied_dataset_keeps_its_manifest_with_paths_where_it_is_now(tiny_aihub, tmp_path):
+    selection = Selection(n_per_class=3, n_detector=7)
+    first = load_or_build(tiny_aihub, selection, tmp_path / "cache")
+    moved = _copy(tiny_aihub, tmp_path / "elsewhere" / "aihub")
+    again = load_or_build(moved, selection, tmp_path / "cache")
+    assert again.directory == first.directory
+    assert all(path.startswith(str(moved)) for path in again.classification["path"])
+    assert again.classification.drop(columns="path").equals(first.classification.drop(columns="path"))
+
+
+def test_completing_a_download_builds_a_new_manifest_that_has_the_image(tiny_aihub, tmp_path):
+    partial = _copy(tiny_aihub, tmp_path / "aihub")
+    selection = Selection(n_per_class=16, min_agreement=0, n_detector=7)
+    complete = load_or_build(partial, selection, tmp_path / "cache")
+    name = complete.classification["filename"].iloc[0]
+    image = next(partial.rglob(name))
+    kept = image.read_bytes()
+    image.unlink()
+    without_it = load_or_build(partial, selection, tmp_path / "cache")
+    assert name not in set(without_it.classification["filename"])
+    image.write_bytes(kept)  # the download completed
+    again = load_or_build(partial, selection, tmp_path / "cache")
+    assert again.directory == complete.directory != without_it.directory
+    assert name in set(again.classification["filename"])
+    image.write_bytes(kept[: len(kept) // 2])  # replaced by a truncated copy: another file, another manifest
+    assert load_or_build(partial, selection, tmp_path / "cache").directory not in {complete.directory,
+                                                                                   without_it.directory}
+
+
+def test_worker_counts_are_not_part_of_the_manifest_key(tiny_aihub, tmp_path):
+    one = load_or_build(tiny_aihub, Selection(n_per_class=3, n_detector=7, workers=1), tmp_path)
+    four = load_or_build(tiny_aihub, Selection(n_per_class=3, n_detector=7, workers=4), tmp_path)
+    assert one.directory == four.directory
+
+
+def test_symlinked_image_folders_are_read_and_a_link_loop_is_reported(tiny_aihub, tmp_path):
+    shared = _copy(tiny_aihub, tmp_path / "shared_storage")
+    root = tmp_path / "aihub"
+    root.mkdir()
+    for child in shared.iterdir():  # a root of links, as on shared storage
+        (root / child.name).symlink_to(child, target_is_directory=child.is_dir())
+    first_folder = next(p for p in shared.rglob("*") if p.is_dir())
+    (first_folder / "loop").symlink_to(first_folder, target_is_directory=True)  # a link to itself: a loop
+    report = SkipReport()
+    linked, direct = aihub.index_images(root, report), aihub.index_images(shared, SkipReport())
+    assert linked.keys() == direct.keys() and linked
+    loops = [p for p in report.problems if p.kind == "folder linked twice"]
+    assert [p.file for p in loops] == [str(root / first_folder.relative_to(shared) / "loop")]
+    selection = Selection(n_per_class=3, min_agreement=0, n_detector=7)
+    assert len(load_or_build(root, selection, tmp_path / "cache").classification) == 21
+
+
+def test_the_manifest_build_shows_a_progress_bar(tiny_aihub, tmp_path, capsys):
+    load_or_build(tiny_aihub, Selection(n_per_class=3, min_agreement=0, n_detector=7), tmp_path)
+    err = capsys.readouterr().err
+    assert "manifest: probing images and face boxes" in err and "28/28" in err  # 7 × 3 classified + 7 detector

@@ -61,11 +61,24 @@ def test_a_killed_build_only_redoes_what_is_missing(manifest, tmp_path):
     assert not list(cache.directory(manifest).glob(".*.part"))  # no temporary file left behind
 
 
-def test_a_lost_crop_is_named_with_how_to_rebuild_it(tmp_path):
+def test_crops_deleted_under_a_finished_table_are_made_again_on_reuse(manifest, tmp_path, caplog):
+    cache = CropCache(ResizeCropper(size=48), tmp_path, workers=1)
+    first = cache.build(manifest)
+    lost = first["crop_path"].iloc[2]
+    os.remove(lost)  # e.g. a clean-up of the cache folder by hand
+    kept = first["crop_path"].iloc[1]
+    kept_stamp = os.stat(kept).st_mtime_ns
+    again = cache.build(manifest)
+    assert "1 of the 28 resize crops" in caplog.text and "making them again" in caplog.text
+    assert cv2.imread(lost).shape == (48, 48, 3) and os.stat(kept).st_mtime_ns == kept_stamp
+    assert again["crop_path"].tolist() == first["crop_path"].tolist()
+
+
+def test_a_damaged_crop_is_named_with_how_to_rebuild_it(tmp_path):
     from kemotion.preprocess.cache import read_crop
 
     (tmp_path / "half.jpg").write_bytes(b"\xff\xd8\xff")  # a truncated leftover
-    with pytest.raises(OSError, match=r"cannot read cached crop .*half\.jpg; delete it and run again"):
+    with pytest.raises(OSError, match=r"cannot read cached crop .*half\.jpg: damaged .* delete it, and the next run"):
         read_crop(str(tmp_path / "half.jpg"))
 
 

@@ -10,7 +10,7 @@ import torch
 from torchvision.ops import box_iou
 
 from kemotion.data.synthetic.face import NEUTRAL, Pose, draw_person, sample_appearance
-from kemotion.preprocess.cropper import cropper_key
+from kemotion.keys import cropper_key
 from kemotion.preprocess.face_crop import NoFaceFound, crop_square, square_around
 from kemotion.preprocess.opencv import OpenCVCropper
 from kemotion.preprocess.resize import ResizeCropper

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kemotion.preprocess.cropper import cropper_key
+from kemotion.keys import cropper_key
 from kemotion.preprocess.resize import PAD_GREY, ResizeCropper, letterbox
 
 

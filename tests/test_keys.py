@@ -1,0 +1,43 @@
+"""The one list of runtime settings: every worker, thread or progress setting of every config is in it, and changing
+one changes no cache's or run's key (a new thread count never re-crops, retrains or refuses a sweep's folder)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from omegaconf import OmegaConf
+
+from kemotion import detector_stage
+from kemotion.config import options
+from kemotion.keys import RUNTIME_SETTINGS, settings_key
+from tests.conftest import compose_config
+
+RUNTIME_LIKE = re.compile(r"worker|thread|progress|pin_memory|log_every|summary")
+SECTIONS = ("data", "preprocess", "model", "detector", "trainer", "callbacks", "datamodule", "module")
+
+
+def _keys(tree: object) -> set[str]:
+    if isinstance(tree, dict):
+        return set(tree) | {key for value in tree.values() for key in _keys(value)}
+    if isinstance(tree, list):
+        return {key for value in tree for key in _keys(value)}
+    return set()
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_runtime_setting_of_every_config_is_in_the_one_list(tmp_path, experiment):
+    cfg = compose_config(tmp_path, [f"+experiment={experiment}", "trainer=ddp"])
+    found = _keys({s: OmegaConf.to_container(cfg[s], resolve=False) for s in SECTIONS if s in cfg})
+    runtime = {key for key in found if RUNTIME_LIKE.search(key)}
+    assert runtime and runtime <= RUNTIME_SETTINGS, runtime - RUNTIME_SETTINGS
+
+
+@pytest.mark.parametrize("change", ["data.selection.workers=7", "data.source.workers=7", "data.crop_workers=7",
+                                    "data.num_workers=7", "data.pin_memory=true", "+trainer.enable_progress_bar=false"])
+def test_a_runtime_setting_changes_no_run_or_detector_key(tmp_path, change):
+    base = compose_config(tmp_path, ["+experiment=yolo_kemo"])
+    changed = compose_config(tmp_path, ["+experiment=yolo_kemo", change])
+    assert settings_key(changed) == settings_key(base)
+    assert (detector_stage.detector_key(detector_stage.detector_run(changed), changed)
+            == detector_stage.detector_key(detector_stage.detector_run(base), base))
