@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = args.out or Path("experiments") / (args.name or args.path.resolve().name)
     runs = collect_runs(args.path)
-    reports = {split: Report.of(runs[runs.split == split].reset_index(drop=True))
+    reports = {split: Table5Report.of(runs[runs.split == split].reset_index(drop=True))
                for split in sorted(set(runs.split), key=lambda split: (SPLITS + (split,)).index(split))}
     for number, (split, report) in enumerate(reports.items()):
         folder = out if number == 0 else out / f"{split}_split"
@@ -109,7 +109,7 @@ def _order(column: pd.Series) -> pd.Series:
     return column.map(lambda value: rank.get(value, len(rank))) if column.name != "seed" else column
 
 
-class Report:
+class Table5Report:
     """Table 5 from the runs: a row per (preprocess, model) cell with its runs' mean and std."""
 
     def __init__(self, runs: pd.DataFrame, table: pd.DataFrame) -> None:
@@ -118,7 +118,7 @@ class Report:
         self.best_cell = f"{best.preprocess}/{best.model}"
 
     @classmethod
-    def of(cls, runs: pd.DataFrame) -> Report:
+    def of(cls, runs: pd.DataFrame) -> Table5Report:
         grouped = runs.groupby(["preprocess", "model"], sort=False)["test_acc"]
         table = grouped.agg(runs="count", mean="mean", std="std").reset_index()
         return cls(runs, table)
@@ -176,7 +176,7 @@ if __name__ == "__main__":
     main()
 
 
-def leakage_table(random: Report, subject: Report) -> pd.DataFrame:
+def leakage_table(random: Table5Report, subject: Table5Report) -> pd.DataFrame:
     """Per cell run on both splits: test accuracy mean and std on each, and the gap (random − subject)."""
     both = random.table.merge(subject.table, on=["preprocess", "model"], suffixes=("_random", "_subject"))
     return both.assign(gap=both.mean_random - both.mean_subject)

@@ -9,7 +9,7 @@ import textwrap
 import cv2
 import pytest
 
-from kemotion.report import Report, collect_runs
+from kemotion.report import Table5Report, collect_runs
 from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
@@ -64,4 +64,4 @@ def test_a_toy_cropper_added_as_the_readme_says_trains_and_reports(tmp_path, mon
     (crops,) = [p for p in (tmp_path / ".cache" / "crops").glob("*/centre-*") if p.is_dir()]
     first = sorted(crops.glob("*.jpg"))[0]
     assert cv2.imread(str(first)).shape == (64, 64, 3)  # TINY_DATA's preprocess.size
-    assert "| centre |" in Report.of(collect_runs(tmp_path / "run")).markdown()
+    assert "| centre |" in Table5Report.of(collect_runs(tmp_path / "run")).markdown()

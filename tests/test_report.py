@@ -9,7 +9,7 @@ import pytest
 import wandb
 
 from kemotion.emotions import EMOTIONS
-from kemotion.report import Report, collect_runs, main
+from kemotion.report import Table5Report, collect_runs, main
 from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
@@ -40,7 +40,7 @@ def test_runs_come_from_run_folders_or_wandb_folders_alone_never_twice(tmp_path)
     runs = collect_runs(tmp_path)
     assert runs[["preprocess", "seed", "test_acc"]].values.tolist() == [["resize", 0, 0.1], ["yolo", 0, 0.5],
                                                                         ["yolo", 1, 0.7]]
-    report = Report.of(runs)
+    report = Table5Report.of(runs)
     assert report.best_cell == "yolo/kemotionnet"
     yolo = report.table.set_index("preprocess").loc["yolo"]
     assert (yolo["runs"], yolo["mean"], yolo["std"]) == (2, pytest.approx(0.6), pytest.approx(0.1414, abs=1e-4))
@@ -110,5 +110,5 @@ def test_both_splits_are_reported_apart_with_the_leakage_per_cell(tmp_path, caps
 def test_a_cell_outside_the_table5_sweep_is_shown_under_its_own_name(tmp_path):
     record(tmp_path / "a", "yolo", "kemotionnet", 0, 0.8)
     record(tmp_path / "b", "onestage", "yolo_facev2", 0, 0.7)
-    report = Report.of(collect_runs(tmp_path))
+    report = Table5Report.of(collect_runs(tmp_path))
     assert "| onestage | – | 70.00 (1 run) |" in report.markdown()  # its own row and column, after Table 5's

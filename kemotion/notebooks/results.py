@@ -29,7 +29,7 @@ CHANCE = 1 / NUM_CLASSES
 
 
 @dataclass
-class Report:
+class ReportFolder:
     directory: Path
     table5: pd.DataFrame  # a row per cell: preprocess, model, runs, mean, std (fractions), cell
     markdown: str  # table5.md as written
@@ -40,7 +40,7 @@ class Report:
     best: str  # '<preprocess>/<model>'
 
 
-def read_report(directory: str | Path) -> Report:
+def read_report(directory: str | Path) -> ReportFolder:
     """The report in `directory`, checked for completeness and with its classes in label order."""
     directory = Path(directory)
     missing = [name for name in REPORT_FILES if not (directory / name).is_file()]
@@ -54,7 +54,7 @@ def read_report(directory: str | Path) -> Report:
     confusion = _read_confusion(directory / CONFUSION_FILE) if (directory / CONFUSION_FILE).is_file() else None
     per_class = pd.read_csv(directory / "per_class_accuracy.csv", index_col="class")
     per_class = per_class.loc[list(ENGLISH_NAMES)]
-    return Report(directory, table5, (directory / "table5.md").read_text(encoding="utf-8"),
+    return ReportFolder(directory, table5, (directory / "table5.md").read_text(encoding="utf-8"),
                   _with_cell(pd.read_csv(directory / "runs.csv")), confusion, per_class, best)
 
 
@@ -69,7 +69,7 @@ def _read_confusion(path: Path) -> pd.DataFrame:
     return confusion
 
 
-def best_summary(report: Report) -> str:
+def best_summary(report: ReportFolder) -> str:
     """One line: the best cell (as best_cell.txt names it), its test accuracy and how many runs it is over."""
     cell = report.table5.set_index("cell").loc[report.best]
     runs = int(cell["runs"])
@@ -82,7 +82,7 @@ def row_normalised(confusion: pd.DataFrame) -> pd.DataFrame:
     return confusion.div(confusion.sum(axis=1).clip(lower=1), axis=0)
 
 
-def best_cell_per_class(report: Report) -> pd.DataFrame:
+def best_cell_per_class(report: ReportFolder) -> pd.DataFrame:
     """Per class, in %: the best cell's mean accuracy over its runs, the lowest and highest run, and (when the report
     has the confusion matrix) the recall of the matrix summed over the runs, with the test images behind that sum."""
     runs = report.runs[report.runs["cell"] == report.best]
@@ -98,13 +98,13 @@ def best_cell_per_class(report: Report) -> pd.DataFrame:
     return table.round(1)
 
 
-def per_class_all_cells(report: Report) -> pd.DataFrame:
+def per_class_all_cells(report: ReportFolder) -> pd.DataFrame:
     """Mean per-class accuracy (%) of every cell, in Table 5's order."""
     cells = [c for c in _ordered_cells(report.table5) if c in report.per_class.columns]
     return (100 * report.per_class[cells]).set_axis(class_names(), axis=0).rename_axis("class").round(1)
 
 
-def plot_table5(report: Report) -> Figure:
+def plot_table5(report: ReportFolder) -> Figure:
     """Grouped bars: test accuracy mean ± std per preprocess (groups) and model (bars), each run a dot."""
     table = report.table5
     preprocesses = _ordered(table["preprocess"], PREPROCESS_ORDER)
@@ -130,7 +130,7 @@ def plot_table5(report: Report) -> Figure:
     return figure
 
 
-def plot_confusion(report: Report) -> Figure | None:
+def plot_confusion(report: ReportFolder) -> Figure | None:
     """The best cell's confusion matrix summed over its runs, each row normalised to 1 (the paper's Fig. 4)."""
     if report.confusion is None:
         print(f"{report.directory / CONFUSION_FILE} is missing: the best cell's runs recorded no confusion matrix")
@@ -152,7 +152,7 @@ def plot_confusion(report: Report) -> Figure | None:
     return figure
 
 
-def plot_per_class(report: Report) -> Figure:
+def plot_per_class(report: ReportFolder) -> Figure:
     """The best cell's accuracy per class: the mean over its runs as bars, each run as a dot."""
     runs = report.runs[report.runs["cell"] == report.best]
     figure = new_figure(figsize=(8, 4))

@@ -1,0 +1,45 @@
+"""Where kemotion's configs are, and what they offer: read by every entry point, the tests and the notebooks.
+
+The configs ship inside the package (`kemotion/conf/`, also reachable as the top-level `conf/` link in a clone), so an
+installed kemotion (a wheel, `pip install git+...`) composes the same configs as a clone. Hydra finds them as the
+package `pkg://kemotion.conf`; code that reads a file directly uses `CONFIG_DIR`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+CONFIG_PACKAGE = "kemotion.conf"
+CONFIG_PATH = f"pkg://{CONFIG_PACKAGE}"  # for @hydra.main
+CONFIG_NAME = "train"
+CONFIG_DIR = Path(__file__).resolve().parent / "conf"
+
+
+def options(group: str) -> list[str]:
+    """The options of a config group (`conf/<group>/*.yaml`), sorted; files named `_*` are bases, not options."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def config_file(*parts: str) -> Path:
+    """A file of the configs, e.g. `config_file("experiment", "face_detector.yaml")`."""
+    path = CONFIG_DIR.joinpath(*parts)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is not one of kemotion's configs")
+    return path
+
+
+def table5_grid(axis: str) -> tuple[str, ...]:
+    """Table 5's rows (`axis="preprocess"`) or columns (`"model"`), in its order: what `+experiment=table5` sweeps."""
+    params = OmegaConf.load(config_file("experiment", "table5.yaml")).hydra.sweeper.params
+    return tuple(value.strip() for value in str(params[axis]).split(","))
+
+
+def split_kind(subject_disjoint: bool) -> str:
+    """A run's split, as its cell names it: "random" (the paper's: a person's images may sit in train and test) or
+    "subject" (`data.selection.subject_disjoint=true`: each person in one split)."""
+    return "subject" if subject_disjoint else "random"
+
+
+OmegaConf.register_new_resolver("split_kind", split_kind, replace=True)

@@ -1,0 +1,152 @@
+"""Probing and loading dataset images: the one place that opens them.
+
+Every path here applies EXIF orientation, because AI-Hub's face boxes are in the upright (EXIF-applied) frame
+and about a third of its selfies carry a non-identity orientation. Truncated files are refused, never padded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+EXIF_ORIENTATION_TAG = 0x0112
+TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # the upright frame swaps width and height
+PROBE_SCALE = 8  # JPEG DCT scaling 1/8: decodes every byte (truncation shows) at ~1/64 of the pixels
+
+
+class BadImage(ValueError):
+    """An image that cannot be used; `kind` is the report category, the message names the file."""
+
+    def __init__(self, path: str | Path, kind: str, reason: str) -> None:
+        super().__init__(f"{path}: {kind}: {reason}")
+        self.path = str(path)
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int  # upright frame, after EXIF orientation
+    height: int
+    orientation: int  # EXIF orientation 1-8; 1 when absent or invalid
+    format: str  # PIL format of the content, e.g. "JPEG" (a PNG named .jpg says "PNG")
+    mode: str  # PIL mode of the content, e.g. "RGB", "L", "CMYK"
+
+
+def probe_image(path: str | Path) -> ImageInfo:
+    """Size, orientation, format and mode of an image that decodes completely; BadImage otherwise.
+
+    Cheap: JPEGs are decoded at 1/8 scale, which still reads every byte, so truncation is detected.
+    """
+    with _opened(path) as img:
+        try:
+            (w, h), image_format, mode = img.size, img.format or "", img.mode  # before draft changes them
+            img.draft("RGB", (max(1, w // PROBE_SCALE), max(1, h // PROBE_SCALE)))
+            img.load()
+            orientation = _orientation(img)  # after load: a PNG's eXIf chunk may follow its pixels
+        except Exception as exc:
+            raise _bad_decode(path, exc) from exc
+    if orientation in TRANSPOSED_ORIENTATIONS:
+        w, h = h, w
+    return ImageInfo(w, h, orientation, image_format, mode)
+
+
+def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
+    """The upright image as RGB uint8 H×W×3 (greyscale, CMYK, palette and alpha converted).
+
+    With `max_side`, JPEGs are decoded at the smallest DCT scale whose longer side is still >= max_side, so the
+    result may be larger than max_side (the caller resizes) and is smaller than the probed size: scale boxes by
+    the returned shape, not by the probed size.
+    """
+    with _opened(path) as img:
+        try:
+            if max_side is not None:
+                img.draft("RGB", _draft_size(img.size, max_side))
+            upright = ImageOps.exif_transpose(img)
+        except Exception as exc:
+            raise _bad_decode(path, exc) from exc
+        mode = upright.mode
+        try:
+            return np.asarray(_to_rgb(upright), dtype=np.uint8)
+        except Exception as exc:
+            raise BadImage(path, "unsupported image", f"mode {mode} cannot be converted to RGB: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _opened(path: str | Path) -> Iterator[Image.Image]:
+    """`Image.open` with strict decoding, turning every failure to open into BadImage naming the file."""
+    _require_strict_decoding()
+    try:
+        img = _pil_open()(path)
+    except FileNotFoundError as exc:
+        raise BadImage(path, "image missing", "no such file") from exc
+    except UnidentifiedImageError as exc:
+        raise _unidentified(path) from exc
+    except Image.DecompressionBombError as exc:
+        raise BadImage(path, "unsupported image", str(exc)) from exc
+    except OSError as exc:
+        raise BadImage(path, "unreadable image", str(exc)) from exc
+    with img:
+        yield img
+
+
+def _pil_open() -> Callable[..., Image.Image]:
+    """PIL's own `Image.open`. ultralytics replaces it when imported with one that, on a file PIL cannot identify,
+    tries to install pi-heif and, offline, raises ModuleNotFoundError instead of UnidentifiedImageError: a corrupt
+    JPEG would then crash a run instead of being reported. Its patch keeps the original as `_image_open`."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    return getattr(patches, "_image_open", Image.open) if patches is not None else Image.open
+
+
+def _require_strict_decoding() -> None:
+    # Many libraries set this global True to "fix" truncated files; we must see truncation to report it.
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        log.warning("PIL ImageFile.LOAD_TRUNCATED_IMAGES was set True by other code; resetting it to False")
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def _orientation(img: Image.Image) -> int:
+    value = img.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _draft_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The draft request keeping the aspect ratio, so that the decoded longer side stays >= max_side."""
+    scale = min(1.0, max_side / max(size))
+    return max(1, math.ceil(size[0] * scale)), max(1, math.ceil(size[1] * scale))
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("P", "PA"):
+        img = img.convert("RGBA")  # palette transparency must go through RGBA
+    return img.convert("RGB")
+
+
+def _bad_decode(path: str | Path, exc: Exception) -> BadImage:
+    message = str(exc) or type(exc).__name__
+    if "truncated" in message:
+        return BadImage(path, "truncated image", f"{message}; an interrupted download or copy?")
+    return BadImage(path, "corrupt image", message)
+
+
+def _unidentified(path: str | Path) -> BadImage:
+    """Random bytes, an empty file, or a format PIL cannot read (HEIC from iPhones)."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if not head:
+        return BadImage(path, "corrupt image", "empty file")
+    if head[4:8] == b"ftyp":
+        return BadImage(path, "unsupported image", "HEIF/HEIC content; convert it to JPEG")
+    return BadImage(path, "corrupt image", "not a readable image (cannot identify the format)")

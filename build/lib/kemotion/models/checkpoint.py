@@ -1,0 +1,156 @@
+"""Load weights into a model from whatever file holds them, keeping only tensors that fit.
+
+One loader for every builder's `checkpoint=` argument. It accepts
+- a plain state_dict (`torch.save(model.state_dict(), path)`),
+- a Lightning `.ckpt` (`{"state_dict": {"net.layer1...": ...}, "hyper_parameters": ...}`) or any dict with a
+  `"model"` / `"model_state_dict"` / `"ema"` entry, holding tensors or a pickled module (ultralytics' `.pt`: the
+  model under "model", or, mid-training, `"model": None` and the EMA model under "ema"); leading `net.`,
+  `model.`, `module.` (DataParallel) and `_orig_mod.` (torch.compile) prefixes are stripped where that makes a key
+  match,
+- torchvision ImageNet weights for vgg19 / resnet18, whose 1000-class head does not fit a 7-class model.
+
+Tensors are copied when name AND shape match; the rest are reported in a `LoadResult` and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+# Wrappers that prefix parameter names: our LightningModule (`self.net`), other Lightning code (`self.model`),
+# nn.DataParallel / DDP (`module.`) and torch.compile (`_orig_mod.`).
+WRAPPER_PREFIXES: tuple[str, ...] = ("net.", "model.", "module.", "_orig_mod.")
+# Top-level entries of checkpoint dicts that hold the weights, tried in this order.
+STATE_DICT_ENTRIES: tuple[str, ...] = ("state_dict", "model", "model_state_dict", "ema")
+_NAMES_SHOWN = 5  # how many tensor names a log line or error lists before "…"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What `load_weights` did: names are the model's (after prefix stripping) unless said otherwise."""
+
+    path: Path
+    loaded: tuple[str, ...]
+    skipped_shape: tuple[str, ...]  # in the file and the model, but of another shape (e.g. a 1000-class head)
+    missing: tuple[str, ...]  # in the model, absent from the file: loaded + skipped_shape + missing = model
+    unexpected: tuple[str, ...]  # file keys (as stored) that name nothing in the model
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}: loaded {len(self.loaded)} tensors, skipped {len(self.skipped_shape)} for shape "
+            f"mismatch {_short(self.skipped_shape)}, {len(self.missing)} missing {_short(self.missing)}, "
+            f"{len(self.unexpected)} unexpected {_short(self.unexpected)}"
+        )
+
+
+def load_weights(model: nn.Module, path: str | Path) -> LoadResult:
+    """Copy the tensors of `path` that match `model` by name and shape into it; report the rest.
+
+    Raises FileNotFoundError naming `path` when it does not exist, and ValueError naming it when it holds no
+    tensor dict, when no weight fits the model, or when more tensors differ in shape than fit (a checkpoint of
+    another width or layout, where only shape-free tensors such as BN step counters would "load").
+    Logs the counts at INFO, or at WARNING when some model tensors were absent from the file.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    source = _state_dict_of(_load(path), path)
+    target = model.state_dict()
+
+    matched: dict[str, torch.Tensor] = {}
+    skipped_shape: list[str] = []
+    unexpected: list[str] = []
+    for key, tensor in source.items():
+        name = _model_name(key, target)
+        if name is None or name in matched or name in skipped_shape:
+            unexpected.append(key)
+        elif tensor.shape != target[name].shape:
+            skipped_shape.append(name)
+        else:
+            matched[name] = tensor
+
+    # BN's integer step counters (and a head bias of the same class count) fit any width: they don't count.
+    weights = [name for name, tensor in matched.items() if tensor.is_floating_point()]
+    if not weights:
+        raise ValueError(
+            f"{path} holds nothing loadable into {type(model).__name__}: none of its {len(source)} tensors "
+            f"match by name and shape ({len(skipped_shape)} match by name only {_short(skipped_shape)}; "
+            f"file keys {_short(list(source))}, model keys {_short(list(target))})"
+        )
+    if len(skipped_shape) > len(weights):
+        raise ValueError(
+            f"{path} does not fit {type(model).__name__}: {len(skipped_shape)} of its tensors match by name "
+            f"but differ in shape {_short(skipped_shape)}, only {len(weights)} fit — another width or "
+            "stage layout?"
+        )
+    model.load_state_dict(matched, strict=False)
+    result = LoadResult(
+        path=path,
+        loaded=tuple(matched),
+        skipped_shape=tuple(skipped_shape),
+        missing=tuple(name for name in target if name not in matched and name not in skipped_shape),
+        unexpected=tuple(unexpected),
+    )
+    log.log(logging.WARNING if result.missing else logging.INFO, "%s", result)
+    return result
+
+
+def _load(path: Path) -> object:
+    """torch.load with weights_only=True; Lightning checkpoints whose hyper-parameters pickle Python objects
+    (an optimizer `functools.partial`, a DictConfig) need full unpickling, so fall back to it with a warning."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        log.warning(
+            "%s holds Python objects besides tensors (%s); loading it with weights_only=False — only load "
+            "checkpoints you trust",
+            path,
+            found.group(1) if found else type(error).__name__,
+        )
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _state_dict_of(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
+    """The name → tensor mapping inside a loaded checkpoint: a known entry of it, or the dict itself."""
+    if isinstance(checkpoint, nn.Module):
+        checkpoint = checkpoint.state_dict()
+    if not isinstance(checkpoint, Mapping):
+        raise ValueError(f"{path} holds a {type(checkpoint).__name__}, not a state_dict or checkpoint dict")
+    for entry in STATE_DICT_ENTRIES:
+        inner = checkpoint.get(entry)
+        if isinstance(inner, nn.Module):
+            inner = inner.state_dict()
+        if isinstance(inner, Mapping):
+            checkpoint = inner
+            break
+    tensors = {str(key): value for key, value in checkpoint.items() if isinstance(value, torch.Tensor)}
+    if not tensors:
+        raise ValueError(f"{path} holds no tensors (top-level keys {_short(list(checkpoint))})")
+    return tensors
+
+
+def _model_name(key: str, target: Mapping[str, torch.Tensor]) -> str | None:
+    """`key` itself if the model has it, else `key` with wrapper prefixes stripped one by one until it does."""
+    while key not in target:
+        prefix = next((p for p in WRAPPER_PREFIXES if key.startswith(p)), None)
+        if prefix is None:
+            return None
+        key = key[len(prefix):]
+    return key
+
+
+def _short(names: list[str] | tuple[str, ...]) -> str:
+    if not names:
+        return "[]"
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    return f"[{shown}{', …' if len(names) > _NAMES_SHOWN else ''}]"

@@ -1,0 +1,22 @@
+"""ResNet18: one of the paper's two baseline classifiers, torchvision's model as is.
+
+Keeping torchvision's module names means its ImageNet weights load (all but the 1000-class `fc`) when a
+checkpoint is given. Its adaptive average pool takes any input ≥ 32 px: the last stage's map is 2×2 at 64 px
+and 7×7 at the paper's 224 px.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from torchvision.models import resnet18 as torchvision_resnet18
+
+from kemotion.emotions import NUM_CLASSES
+from kemotion.models.checkpoint import load_weights
+
+
+def resnet18(num_classes: int = NUM_CLASSES, checkpoint: str | None = None) -> nn.Module:
+    """ResNet18, randomly initialised (never downloads); (B, 3, H, W), H, W ≥ 32 → (B, num_classes) logits."""
+    model = torchvision_resnet18(weights=None, num_classes=num_classes)
+    if checkpoint is not None:
+        load_weights(model, checkpoint)
+    return model

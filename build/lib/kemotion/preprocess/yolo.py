@@ -1,0 +1,88 @@
+"""The YOLO face crop (the paper's proposal): a trained face detector finds the face, the crop policy cuts it.
+
+The detector sees the image letterboxed to `detect_side` (its training size: `data.detector.image_size`), a batch
+of `batch_size` images per forward pass; its boxes are mapped back to full resolution, where the margin square is
+cut (from a decode just large enough for the crop, see `FaceCropper`). The detector is loaded once per process
+from `checkpoint` (a kemotion face-detector checkpoint or an ultralytics `.pt`, `kemotion.models.yolo.load_detector`)
+and the file's SHA-256 is a field, so the cache key changes whenever the weights do.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from kemotion.keys import CROP_NEUTRAL
+from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
+from kemotion.preprocess.resize import ResizeCropper, letterbox
+
+FILE_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class YoloCropper(FaceCropper):
+    checkpoint: str = field(metadata=CROP_NEUTRAL)  # the trained face detector; its SHA-256 goes into the key
+    size: int = 500  # paper §3.3: crops are 500×500
+    margin: float = DEFAULT_MARGIN  # fraction of the face box's longer side added on each side
+    detect_side: int = 640  # letterbox side the detector runs at: its training size
+    conf: float = 0.25  # lowest face confidence kept
+    iou: float = 0.7  # NMS IoU threshold
+    pick: PickRule = "confident"  # several faces: the most "confident", or the "largest"
+    fallback: NoFace = "resize"  # no face: "resize" (the paper's whole-image baseline), "centre" square, or "drop"
+    batch_size: int = field(default=8, metadata=CROP_NEUTRAL)  # images per detector forward pass
+    name: str = "yolo"
+    checkpoint_sha256: str = field(init=False)  # part of the cache key: new weights, new crops
+
+    def __post_init__(self) -> None:
+        self.check_policy()
+        if not 0 <= self.conf <= 1 or not 0 < self.iou <= 1 or self.detect_side < 32:
+            raise ValueError("need 0 <= conf <= 1, 0 < iou <= 1 and detect_side >= 32")
+        object.__setattr__(self, "checkpoint_sha256", file_sha256(self.checkpoint))
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        (found,) = self.detect_batch([image])
+        return found
+
+    @torch.no_grad()
+    def detect_batch(self, batch: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Faces in each H×W×3 RGB image, one forward pass for all: (n, 4) xyxy boxes in its pixels, (n,) scores."""
+        from ultralytics.utils.nms import non_max_suppression  # after kemotion's import: offline settings
+
+        boxed = np.stack([ResizeCropper(size=self.detect_side, keep_aspect=True)(image) for image in batch])
+        tensor = torch.from_numpy(boxed).permute(0, 3, 1, 2).float() / 255
+        found = non_max_suppression(_detector(self.checkpoint, self.checkpoint_sha256)(tensor),
+                                    conf_thres=self.conf, iou_thres=self.iou)
+        return [_unboxed(faces, image, self.detect_side) for faces, image in zip(found, batch, strict=True)]
+
+
+def _unboxed(faces: torch.Tensor, image: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Detections in a side × side letterbox of `image` → (boxes in the image's pixels, scores)."""
+    geometry = letterbox(image.shape[1], image.shape[0], side)
+    offset = np.array([geometry.left, geometry.top] * 2, dtype=np.float64)
+    return (faces[:, :4].double().numpy() - offset) / geometry.scale, faces[:, 4].double().numpy()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(FILE_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"face-detector checkpoint {path} not found: train one with "
+                                "`python -m kemotion.train +experiment=face_detector`") from None
+    return digest.hexdigest()
+
+
+@functools.cache
+def _detector(checkpoint: str, sha256: str) -> nn.Module:
+    """The detector in eval mode, loaded once per process and file version (a module cache: the cropper pickles)."""
+    from kemotion.models.yolo import load_detector
+
+    return load_detector(checkpoint)

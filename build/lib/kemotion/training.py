@@ -1,0 +1,134 @@
+"""A run: compose nothing, take a config, build data, model and trainer, fit, test the best checkpoint, record it.
+
+`train(cfg)` is what `python -m kemotion.train` runs for each job, what the face-detector stage runs for the detector a
+YOLO crop needs, and what `python -m kemotion.preprocess` and the sweep callback call for it too. Everything it builds
+comes from the config through Hydra's `instantiate`: `datamodule` and `module` name what the run fits (the
+classifier by default, the face detector with +experiment=face_detector); the logic lives in the modules it calls, and
+each LightningModule prints its own test summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import traceback
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from kemotion.detector_stage import provide_face_detector
+from kemotion.runs import LOCK, RunFolder
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], str | None]:
+    """Fit and/or test as `cfg` says; return the logged metrics (`val/acc_best`, `test/acc`, …) and the best
+    checkpoint (with `train=false`, the `ckpt_path` it tested). A YOLO crop without a detector checkpoint first gets
+    one (`kemotion.detector_stage`). A run whose folder says it finished is not run again, one that was killed
+    resumes from its last checkpoint, and one whose folder another process is running is skipped (`kemotion.runs`)."""
+    tested = _checkpoint_to_test(cfg)
+    folder = RunFolder.of(cfg)
+    with folder.claim() as owned:
+        if not owned:
+            log.warning("Skipping %s: another process is running it (it holds %s)", folder.directory, LOCK)
+            return {}, None
+        if (done := folder.finished()) is not None:
+            log.info("Skipping %s: it finished there already (test/acc %s)", folder.directory,
+                     done["metrics"].get("test/acc", "not tested"))
+            return done["metrics"], done["best_checkpoint"]
+        return _run(cfg, folder, tested)
+
+
+def _checkpoint_to_test(cfg: DictConfig) -> str | None:
+    """With `train=false`, the checkpoint `ckpt_path` names, which must exist: testing fresh weights is no test."""
+    if cfg.get("train"):
+        return None
+    checkpoint = cfg.get("ckpt_path")
+    if not checkpoint:
+        raise ValueError("train=false tests a trained model: give its checkpoint, ckpt_path=PATH "
+                         "(a run's checkpoints/*.ckpt, or the best_checkpoint in its result.json)")
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"ckpt_path={checkpoint}: no such checkpoint file")
+    return str(checkpoint)
+
+
+def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[str, float], str | None]:
+    provide_face_detector(cfg, train)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule: L.LightningDataModule = instantiate(cfg.datamodule)
+    model: L.LightningModule = instantiate(cfg.module)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    loggers = [instantiate(c, **_run_id(c, folder)) for c in (cfg.get("logger") or {}).values()]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log.info("Output directory: %s", Path(trainer.default_root_dir).resolve())
+    cell = OmegaConf.to_container(cfg.cell, resolve=True) if "cell" in cfg else {}
+    resume = (cfg.get("ckpt_path") or folder.last_checkpoint()) if cfg.get("train") else None
+    if trainer.is_global_zero:
+        folder.start(cell)
+
+    try:
+        before = _test(trainer, model, datamodule, None) if cfg.get("test_before_fit") else None
+        if cfg.get("train"):
+            if resume:
+                log.info("Resuming training from %s", resume)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        best = tested or (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else "") or None
+        if cfg.get("test"):
+            metrics.update(_test(trainer, model, datamodule, best))
+        if before is not None:
+            log.info("Before and after training:\n%s", before_after_table(before, metrics, cfg.get("compare") or []))
+    except BaseException as error:
+        _finish(loggers, exit_code=1)  # marked failed in W&B; the next job of a sweep still gets a run of its own
+        # Hydra keeps a failed job's exception until the sweep ends, and its traceback would keep this run's model,
+        # optimizer and data alive with it (23 GB after nine failed jobs): keep the lines, drop the locals.
+        del datamodule, model, trainer, callbacks, loggers
+        traceback.clear_frames(error.__traceback__)
+        raise
+    record = None
+    if trainer.is_global_zero:
+        confusion = getattr(model, "test_results", {}).get("confusion")
+        record = folder.finish({"cell": cell, "metrics": metrics, "best_checkpoint": best,
+                                "confusion": confusion.tolist() if confusion is not None else None})
+    _finish(loggers, record=record)
+    return metrics, best
+
+
+def _run_id(logger: DictConfig, folder: RunFolder) -> dict[str, str]:
+    """A logger that names its run by id (W&B) and leaves it null gets the run folder's: a resumed run continues its
+    own W&B run (with `resume: allow`, conf/logger/wandb.yaml) instead of starting a second one."""
+    return {"id": folder.run_id()} if "id" in logger and logger.id is None else {}
+
+
+def _test(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule,
+          checkpoint: str | None) -> dict[str, float]:
+    log.info("Testing %s", checkpoint or "the current weights")
+    trainer.test(model, datamodule=datamodule, ckpt_path=checkpoint)
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+def before_after_table(before: dict[str, float], after: dict[str, float], keys: list[str]) -> str:
+    """A Markdown table: a row per state (before / after training), a column per metric, with the change."""
+    header = "| weights | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys)
+    first = "| starting | " + " | ".join(f"{before[k]:.4f}" for k in keys) + " |"
+    second = "| trained | " + " | ".join(f"{after[k]:.4f} ({after[k] - before[k]:+.4f})" for k in keys) + " |"
+    return "\n".join([header, first, second])
+
+
+def _finish(loggers: list, exit_code: int = 0, record: Path | None = None) -> None:
+    """Close W&B runs so the next job of a multirun starts a run of its own. The run's record (`result.json`) goes
+    into the W&B run's files too, so `python -m kemotion.report` can read W&B run folders alone."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            run = logger.experiment
+            if record is not None and Path(run.dir).is_dir():  # none when WANDB_MODE=disabled
+                shutil.copy(record, Path(run.dir) / record.name)
+                run.save(str(Path(run.dir) / record.name), base_path=run.dir, policy="now")
+            run.finish(exit_code=exit_code)
