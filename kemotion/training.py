@@ -1,4 +1,4 @@
-"""A run: compose nothing, take a config, build data, model and trainer, fit, test the best checkpoint, record it.
+"""A run: from a composed config, build data, model and trainer, fit, test the best checkpoint, and record it.
 
 `train(cfg)` is what `python -m kemotion.train` runs for each job, what the face-detector stage runs for the detector a
 YOLO crop needs, and what `python -m kemotion.preprocess` and the sweep callback call for it too. Everything it builds
