@@ -154,7 +154,7 @@ class WiderFaceSet:
     @classmethod
     def read(cls, directory: Path, root: Path) -> WiderFaceSet:
         text = {"filename": str, "path": str, "event": str, "split": str, "label": str}
-        return cls(directory, root, pd.read_csv(directory / "detector.csv", dtype=text, keep_default_na=False),
+        return cls(directory, root, pd.read_csv(directory / "detector.csv", dtype=text),
                    pd.read_csv(directory / "faces.csv", dtype={"filename": str}),
                    SkipReport.read_csv(directory / "skip_report.csv"))
 

@@ -84,7 +84,7 @@ class FaceBoxDataset(Dataset):
         item = {"img": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
                 "boxes": torch.from_numpy(boxes), "filename": self.filenames[index],
                 "letterbox": torch.tensor([geometry.scale, geometry.left, geometry.top], dtype=torch.float64)}
-        if self.truths is not None:
+        if self.truths is not None and self.truths[index] is not None:
             item["wider_truth"] = self.truths[index]
         return item
 

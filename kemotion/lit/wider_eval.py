@@ -167,7 +167,7 @@ class WiderFaceAP(Metric):
     def compute(self) -> dict[str, torch.Tensor]:
         truths = [WiderTruth(b.numpy(), k.numpy()) for b, k in zip(self.boxes, self.kept, strict=True)]
         aps = wider_ap([p.numpy() for p in self.predictions], truths)
-        return {subset: torch.tensor(ap) for subset, ap in aps.items()}
+        return {subset: torch.tensor(ap, dtype=torch.float64) for subset, ap in aps.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
