@@ -19,6 +19,7 @@ from kemotion.data.widerface import SUBSETS, WiderTruth
 from kemotion.lit.wider_eval import (
     WiderFaceAP,
     evaluate_folder,
+    main,
     pixel_iou,
     read_predictions,
     voc_ap,
@@ -160,6 +161,13 @@ def test_the_toolkit_files_give_the_same_numbers(tmp_path):
     pred, gt = write_case(tmp_path, truths, predictions)
     assert read_predictions(pred).keys() == predictions.keys()
     assert evaluate_folder(pred, gt) == pytest.approx(REFERENCE_AP, abs=1e-12)
+
+
+def test_the_command_line_prints_the_three_aps(tmp_path, capsys):
+    pred, gt = write_case(tmp_path, *fixed_case())
+    main(["--pred", str(pred), "--gt", str(gt)])
+    assert capsys.readouterr().out.splitlines() == ["easy   val AP: 0.3235", "medium val AP: 0.3483",
+                                                    "hard   val AP: 0.4489"]
 
 
 def test_the_metric_accumulates_batches_like_one_call():
