@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import pickletools
 import re
 import zipfile
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-ORIGINAL_MODEL_CLASS = b"models.yolo"  # the module the release's pickle names for its Model
+ORIGINAL_MODEL_CLASS = ("models.yolo", "Model")  # the class the release's pickle names for its model
 # The globals a checkpoint may really resolve: tensor and parameter rebuilders and plain containers.
 ALLOWED_GLOBALS = {
     ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
@@ -69,13 +70,28 @@ class TransferReport:
 
 
 def is_original_checkpoint(path: str | Path) -> bool:
-    """Whether `path` is a zip-format torch checkpoint whose pickle names the original repository's Model."""
+    """Whether `path` is a zip-format torch checkpoint whose pickle names the original repository's Model class (read
+    from the pickle's opcodes, nothing loaded)."""
     try:
         with zipfile.ZipFile(path) as archive:
             pickled = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
-            return pickled is not None and ORIGINAL_MODEL_CLASS in archive.read(pickled)
+            return pickled is not None and ORIGINAL_MODEL_CLASS in _globals(archive.read(pickled))
     except (zipfile.BadZipFile, OSError):
         return False
+
+
+def _globals(data: bytes) -> set[tuple[str, str]]:
+    """The (module, name) pairs a pickle looks up: GLOBAL opcodes (protocols 0-3), or the two strings pushed before
+    a STACK_GLOBAL (protocol 4+)."""
+    found, strings = set(), []
+    for opcode, argument, _ in pickletools.genops(data):
+        if opcode.name == "GLOBAL":
+            found.add(tuple(argument.split(" ", 1)))
+        elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+            found.add((strings[-2], strings[-1]))
+        elif isinstance(argument, str):
+            strings.append(argument)
+    return found
 
 
 def read_original_state(path: str | Path) -> dict[str, torch.Tensor]:

@@ -134,3 +134,10 @@ def test_another_scale_is_refused_by_name(tmp_path, kemotion_n):
     path, _, _ = release_checkpoint(tmp_path, kemotion_n)
     with pytest.raises(ValueError, match="do not fit this model by layer index and shape"):
         load_original_weights(build_detector("yolo-facev2", "s"), path)
+
+
+def test_kemotion_and_ultralytics_checkpoints_are_not_taken_for_the_release(tmp_path, kemotion_n):
+    plain = tmp_path / "plain.pt"
+    torch.save({"model": kemotion_n, "note": "models.yolo Model"}, plain)  # an ultralytics-style pickled model
+    assert not is_original_checkpoint(plain)
+    assert not is_original_checkpoint(tmp_path / "absent.pt")
