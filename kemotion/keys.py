@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 # Config keys (at any depth) that change how a step runs, never what it makes: left out of every key.
 RUNTIME_SETTINGS = frozenset({
     "workers", "num_workers", "crop_workers", "cache_workers",  # processes and threads
-    "pin_memory", "enable_progress_bar", "log_every_n_steps", "enable_model_summary",  # speed and console output
+    "pin_memory", "enable_progress_bar", "log_every_n_steps", "enable_model_summary", "model_summary",  # console
     "default_root_dir", "dirpath",  # where a run's files go (the run folder is its own key's subject)
 })
 # Dataclass-field metadata of a cropper parameter that never changes a crop (how many images per batch; where the

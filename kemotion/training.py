@@ -115,7 +115,9 @@ def _test(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningD
 
 
 def before_after_table(before: dict[str, float], after: dict[str, float], keys: list[str]) -> str:
-    """A Markdown table: a row per state (before / after training), a column per metric, with the change."""
+    """A Markdown table: a row per state (before / after training), a column per metric the run logged (the WIDER
+    AP only on data with its ground truth), with the change."""
+    keys = [k for k in keys if k in before and k in after]
     header = "| weights | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys)
     first = "| starting | " + " | ".join(f"{before[k]:.4f}" for k in keys) + " |"
     second = "| trained | " + " | ".join(f"{after[k]:.4f} ({after[k] - before[k]:+.4f})" for k in keys) + " |"

@@ -118,3 +118,22 @@ def test_preprocess_configs_instantiate_a_cropper_of_the_paper_size(tmp_path, pr
     cropper = instantiate(cfg.preprocess)
     assert cropper.name == preprocess and cropper.size == 500  # paper §3.3
     assert instantiate(cfg.data).cropper == cropper
+
+
+def test_detector_pretrain_wider_reads_the_synthetic_wider_set_or_a_download(tmp_path):
+    cfg = compose_config(tmp_path, ["+experiment=detector_pretrain_wider", "logger=csv"])
+    assert cfg.datamodule._target_ == "kemotion.datamodules.widerface.WiderDetectionDataModule"
+    assert cfg.datamodule.source._target_ == "kemotion.data.synthetic.wider.SyntheticWider"
+    assert cfg.callbacks.model_checkpoint.monitor == "val/map"
+    real = compose_config(tmp_path, ["+experiment=detector_pretrain_wider", "detector_data=widerface",
+                                     "detector_data.source.root=/data/widerface"])
+    assert real.datamodule.source == {"_target_": "kemotion.data.widerface.WiderFace", "root": "/data/widerface"}
+    assert real.datamodule.image_size == 640  # YOLO-FaceV2's training size
+
+
+@pytest.mark.parametrize("option", options("detector_data"))
+def test_detector_data_options_compose_into_the_face_detector_run(tmp_path, option):
+    cfg = compose_config(tmp_path, ["+experiment=face_detector", f"detector_data={option}",
+                                    "detector_data.source.root=/data/widerface" if option == "widerface" else "seed=0"])
+    assert cfg.datamodule._target_.startswith("kemotion.datamodules.")
+    assert not (tmp_path / "data").exists()

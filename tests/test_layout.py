@@ -15,7 +15,7 @@ ALLOWED = {
     "kemotion.data": {"kemotion.data"},
     "kemotion.preprocess": {"kemotion.preprocess", "kemotion.data", "kemotion.models"},
     "kemotion.models": {"kemotion.models"},
-    "kemotion.lit": {"kemotion.lit", "kemotion.models"},
+    "kemotion.lit": {"kemotion.lit", "kemotion.models", "kemotion.data"},
     "kemotion.datamodules": {"kemotion.datamodules", "kemotion.data", "kemotion.preprocess"},
 }
 SHARED = {"kemotion", "kemotion.config", "kemotion.keys", "kemotion.io", "kemotion.emotions", "kemotion.confusion",

@@ -1,14 +1,21 @@
-"""The face-detection LightningDataModule: the manifest's detector subset, letterboxed once, one face box each.
+"""The face-detection LightningDataModule: images letterboxed once, each with a table of face boxes.
 
-Each source image is decoded once and cached as a `image_size` letterbox (the crop cache with a letterboxing
-`ResizeCropper`); its face box is mapped into the letterbox by the same geometry. Batches are in ultralytics'
+Each source image is decoded once and cached as an `image_size` letterbox (the crop cache with a letterboxing
+`ResizeCropper`); its face boxes are mapped into the letterbox by the same geometry. Batches are in ultralytics'
 format, so its loss and NMS take them as they are: `img` B×3×S×S float in [0, 1], and the targets flattened
-over the batch as `batch_idx` (N,), `cls` (N, 1) and `bboxes` (N, 4) normalised centre-x, centre-y, w, h.
+over the batch as `batch_idx` (N,), `cls` (N, 1) and `bboxes` (N, 4) normalised centre-x, centre-y, w, h. They also
+carry `letterbox` (B, 3: scale, left, top), which maps the input's pixels back to the source's, and, when the data
+has the WIDER FACE evaluation's ground truth, `wider_truth` (one `WiderTruth` per image, or None).
+
+`DetectionDataModule` reads the AI-Hub manifest's detector subset (one face box per image, the annotators' median);
+`kemotion.datamodules.widerface.WiderDetectionDataModule` reads WIDER FACE (many faces per image). A subclass says
+which images (`_cache`), which training faces (`_faces`) and which evaluation ground truth (`_truths`) it has.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from kemotion.data.manifest import Manifest, Selection
+from kemotion.data.widerface import WiderTruth
 from kemotion.datamodules.base import DatasetSource, ManifestDataModule
 from kemotion.preprocess.cache import CropCache, read_crop
 from kemotion.preprocess.resize import PAD_GREY, ResizeCropper, letterbox
@@ -27,6 +35,7 @@ from kemotion.preprocess.resize import PAD_GREY, ResizeCropper, letterbox
 log = logging.getLogger(__name__)
 
 FACE = 0  # the detector's only class
+BOX = ["box_x1", "box_y1", "box_x2", "box_y2"]  # the manifest's face box
 MIN_BOX_VISIBILITY = 0.4  # a face cut to less than this by augmentation is dropped from the targets
 
 
@@ -42,16 +51,23 @@ def train_transform(image_size: int, hflip_p: float = 0.5, affine_p: float = 0.8
 
 
 class FaceBoxDataset(Dataset):
-    """(letterboxed RGB image, face boxes in its pixels) from the cached letterboxes."""
+    """(letterboxed RGB image, its face boxes in the letterbox's pixels) from the cached letterboxes.
 
-    def __init__(self, frame: pd.DataFrame, image_size: int, transform: A.Compose | None = None) -> None:
+    `faces` maps a filename to its training faces, (n, 4) xyxy in the source's pixels; `truths`, when given, to the
+    WIDER evaluation's ground truth of the image (None for an image without it)."""
+
+    def __init__(self, frame: pd.DataFrame, image_size: int, transform: A.Compose | None = None,
+                 faces: Mapping[str, np.ndarray] | None = None,
+                 truths: Mapping[str, WiderTruth | None] | None = None) -> None:
         self.paths = frame["crop_path"].tolist()
         self.filenames = frame["filename"].tolist()
-        self.boxes = [
-            letterbox(w, h, image_size).map_box(x1, y1, x2, y2)
-            for w, h, x1, y1, x2, y2 in frame[["width", "height", "box_x1", "box_y1", "box_x2", "box_y2"]].itertuples(
-                index=False)
-        ]
+        if faces is None:  # one face per image, the manifest's box
+            faces = dict(zip(self.filenames, frame[BOX].to_numpy(np.float64).reshape(-1, 1, 4), strict=True))
+        self.letterboxes = [letterbox(w, h, image_size) for w, h in frame[["width", "height"]].itertuples(index=False)]
+        self.boxes = [np.array([geometry.map_box(*box) for box in faces.get(name, np.zeros((0, 4)))],
+                               np.float32).reshape(-1, 4)
+                      for name, geometry in zip(self.filenames, self.letterboxes, strict=True)]
+        self.truths = None if truths is None else [truths.get(name) for name in self.filenames]
         self.image_size = image_size
         self.transform = transform
 
@@ -60,12 +76,17 @@ class FaceBoxDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image = read_crop(self.paths[index])
-        boxes = np.array([self.boxes[index]], np.float32).clip(0, self.image_size)
+        boxes = self.boxes[index].clip(0, self.image_size)
         if self.transform is not None:
             out = self.transform(image=image, bboxes=boxes, labels=[FACE] * len(boxes))
             image, boxes = out["image"], np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
-        return {"img": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-                "boxes": torch.from_numpy(boxes), "filename": self.filenames[index]}
+        geometry = self.letterboxes[index]
+        item = {"img": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+                "boxes": torch.from_numpy(boxes), "filename": self.filenames[index],
+                "letterbox": torch.tensor([geometry.scale, geometry.left, geometry.top], dtype=torch.float64)}
+        if self.truths is not None and self.truths[index] is not None:
+            item["wider_truth"] = self.truths[index]
+        return item
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -76,17 +97,23 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     xyxy = torch.cat(boxes) if boxes else torch.zeros(0, 4)
     xywh = torch.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2,
                         xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], dim=1) / size
-    return {
+    batch = {
         "img": images,
         "batch_idx": torch.cat([torch.full((len(b),), i, dtype=torch.float32) for i, b in enumerate(boxes)]),
         "cls": torch.zeros(len(xyxy), 1),
         "bboxes": xywh,
         "filename": [item["filename"] for item in items],
     }
+    if all("letterbox" in item for item in items):
+        batch["letterbox"] = torch.stack([item["letterbox"] for item in items])
+    if any("wider_truth" in item for item in items):
+        batch["wider_truth"] = [item.get("wider_truth") for item in items]
+    return batch
 
 
 class DetectionDataModule(ManifestDataModule):
     collate_fn = staticmethod(collate)
+    splits = {"train": "train", "val": "val", "test": "test"}  # each loader's split → the table's split it reads
 
     def __init__(
         self,
@@ -111,5 +138,15 @@ class DetectionDataModule(ManifestDataModule):
     def _datasets(self, table: pd.DataFrame) -> dict[str, Dataset]:
         size = self.hparams.image_size
         augment = train_transform(size, **(self.hparams.augment or {}))
-        return {split: FaceBoxDataset(table[table["split"] == split], size, augment if split == "train" else None)
-                for split in ("train", "val", "test")}
+        faces, truths = self._faces(table), self._truths(table)
+        return {split: FaceBoxDataset(table[table["split"] == source], size, augment if split == "train" else None,
+                                      faces, truths)
+                for split, source in self.splits.items()}
+
+    def _faces(self, table: pd.DataFrame) -> Mapping[str, np.ndarray] | None:
+        """filename → (n, 4) xyxy training faces in source pixels; None: the table's one box per image."""
+        return None
+
+    def _truths(self, table: pd.DataFrame) -> Mapping[str, WiderTruth | None] | None:
+        """filename → the WIDER evaluation's ground truth; None: the data has none (only COCO mAP is logged)."""
+        return None

@@ -7,7 +7,9 @@ and EMA weights for validation and checkpoints are kemotion's `RampedEMA` callba
 conf/experiment/face_detector.yaml).
 
 Logs `train/loss` (and each loss term), `val/loss`, `val/map` (mAP@0.5:0.95), `val/map50`, and at test
-`test/map`, `test/map50`.
+`test/map`, `test/map50`. When the batches carry the WIDER FACE evaluation's ground truth (`wider_truth`), also
+`val/wider_easy|medium|hard` and `test/wider_…`: the official protocol's AP, on boxes mapped back to the source
+image's pixels (`letterbox`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torchmetrics import MeanMetric
 
 from kemotion.lit.detection_loss import FaceDetectionLoss
 from kemotion.lit.detection_metrics import face_map, postprocess, targets_from_batch
+from kemotion.lit.wider_eval import WiderFaceAP
 from kemotion.models.yolo import ARCHITECTURE_KEY
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class FaceDetector(L.LightningModule):
         self._criterion: FaceDetectionLoss | None = None  # made on first use, on the model's device
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.val_map, self.test_map = face_map(), face_map()
+        self.val_wider, self.test_wider = WiderFaceAP(), WiderFaceAP()
 
     def forward(self, images: torch.Tensor):
         """(B, 3, S, S) images in [0, 1] → the raw head output (per-level maps in train mode, decoded in eval)."""
@@ -94,30 +98,39 @@ class FaceDetector(L.LightningModule):
         loss, _ = self.criterion(features, batch)
         self.val_loss(loss)
         self.log("val/loss", self.val_loss, on_epoch=True, batch_size=len(batch["img"]))
-        self._update_map(self.val_map, decoded, batch)
+        self._update_map(self.val_map, decoded, batch, self.val_wider)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_map("val", self.val_map)
+        self._log_map("val", self.val_map, self.val_wider)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         decoded, _ = self(batch["img"])
-        self._update_map(self.test_map, decoded, batch)
+        self._update_map(self.test_map, decoded, batch, self.test_wider)
 
     def on_test_epoch_end(self) -> None:
-        results = self._log_map("test", self.test_map)
-        log.info("Face detector on the test split: mAP@0.5 %.4f, mAP@0.5:0.95 %.4f",
-                 results["map_50"], results["map"])
+        results = self._log_map("test", self.test_map, self.test_wider)
+        log.info("Face detector on the test split: mAP@0.5 %.4f, mAP@0.5:0.95 %.4f%s", results["map_50"],
+                 results["map"], "".join(f", WIDER {k} AP {v:.4f}" for k, v in results.get("wider", {}).items()))
 
-    def _update_map(self, metric, decoded: torch.Tensor, batch: dict) -> None:
+    def _update_map(self, metric, decoded: torch.Tensor, batch: dict, wider: WiderFaceAP) -> None:
         predictions = postprocess(decoded, conf=self.hparams.conf_threshold, iou=self.hparams.iou_threshold,
                                   max_det=self.hparams.max_det)
         metric.update(predictions, targets_from_batch(batch, batch["img"].shape[-1]))
+        scored = [i for i, truth in enumerate(batch.get("wider_truth") or []) if truth is not None]
+        if scored:
+            wider.update([_to_source(predictions[i], batch["letterbox"][i]) for i in scored],
+                         [batch["wider_truth"][i] for i in scored])
 
-    def _log_map(self, stage: str, metric) -> dict[str, torch.Tensor]:
+    def _log_map(self, stage: str, metric, wider: WiderFaceAP) -> dict:
         results = metric.compute()
         self.log(f"{stage}/map", results["map"], prog_bar=stage == "val")
         self.log(f"{stage}/map50", results["map_50"], prog_bar=stage == "val")
         metric.reset()
+        if wider.update_count:
+            results["wider"] = wider.compute()
+            for subset, ap in results["wider"].items():
+                self.log(f"{stage}/wider_{subset}", ap)
+            wider.reset()
         return results
 
     def configure_optimizers(self):
@@ -134,3 +147,10 @@ class FaceDetector(L.LightningModule):
                                               total_iters=max(1, total - warmup)),
         ], milestones=[max(1, warmup)])
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def _to_source(prediction: dict[str, torch.Tensor], geometry: torch.Tensor) -> torch.Tensor:
+    """A torchmetrics prediction dict in the letterbox's pixels → (n, 5) x1 y1 x2 y2 score in the source's."""
+    scale, left, top = geometry.tolist()
+    offset = prediction["boxes"].new_tensor([left, top, left, top])
+    return torch.cat([(prediction["boxes"] - offset) / scale, prediction["scores"][:, None]], dim=1)

@@ -18,6 +18,7 @@ from torch import nn
 
 from kemotion.emotions import NUM_CLASSES
 from kemotion.models.checkpoint import load_weights
+from kemotion.models.imagenet import resnet18_into_kemotionnet
 
 PAPER_STAGES: tuple[int, ...] = (3, 4, 16, 3)  # blocks per stage → 54 weighted layers (paper §3.4)
 STAGE_WIDTH_MULTIPLIERS: tuple[int, ...] = (1, 2, 4, 8)  # stage widths = width × these, as in ResNet
@@ -131,9 +132,13 @@ def kemotionnet(
     in_channels: int = 3,
     dropout: float = 0.0,
     checkpoint: str | None = None,
+    pretrained: str | None = None,
 ) -> nn.Module:
-    """K-EmotionNet (54 weighted layers with the default stages); weights from `checkpoint` when given."""
+    """K-EmotionNet (54 weighted layers with the default stages); `pretrained="imagenet"` starts its matching stem
+    BN and first blocks from ResNet18's ImageNet weights (kemotion.models.imagenet), then `checkpoint` loads."""
     model = KEmotionNet(num_classes, tuple(stages), width, in_channels, dropout)
+    if pretrained is not None:
+        resnet18_into_kemotionnet(model, pretrained)
     if checkpoint is not None:
         load_weights(model, checkpoint)
     return model

@@ -12,11 +12,15 @@ from torchvision.models import resnet18 as torchvision_resnet18
 
 from kemotion.emotions import NUM_CLASSES
 from kemotion.models.checkpoint import load_weights
+from kemotion.models.imagenet import load_imagenet
 
 
-def resnet18(num_classes: int = NUM_CLASSES, checkpoint: str | None = None) -> nn.Module:
-    """ResNet18, randomly initialised (never downloads); (B, 3, H, W), H, W ≥ 32 → (B, num_classes) logits."""
+def resnet18(num_classes: int = NUM_CLASSES, checkpoint: str | None = None, pretrained: str | None = None) -> nn.Module:
+    """ResNet18, randomly initialised, or from torchvision's ImageNet weights (`pretrained="imagenet"`, from the torch
+    hub cache: kemotion.models.imagenet), then `checkpoint`; (B, 3, H, W), H, W ≥ 32 → (B, num_classes) logits."""
     model = torchvision_resnet18(weights=None, num_classes=num_classes)
+    if pretrained is not None:
+        load_imagenet(model, "resnet18", pretrained)
     if checkpoint is not None:
         load_weights(model, checkpoint)
     return model

@@ -12,15 +12,20 @@ from torchvision.models import vgg19 as torchvision_vgg19
 
 from kemotion.emotions import NUM_CLASSES
 from kemotion.models.checkpoint import load_weights
+from kemotion.models.imagenet import load_imagenet
 
 CLASSIFIER_DROPOUT = 0.5  # torchvision's (and the original VGG's) dropout in the two 4096-wide layers
 
 
 def vgg19(
-    num_classes: int = NUM_CLASSES, checkpoint: str | None = None, dropout: float = CLASSIFIER_DROPOUT
+    num_classes: int = NUM_CLASSES, checkpoint: str | None = None, dropout: float = CLASSIFIER_DROPOUT,
+    pretrained: str | None = None,
 ) -> nn.Module:
-    """VGG19, randomly initialised (never downloads); (B, 3, H, W), H, W ≥ 32 → (B, num_classes) logits."""
+    """VGG19, randomly initialised, or from torchvision's ImageNet weights (`pretrained="imagenet"`, from the torch hub
+    cache: kemotion.models.imagenet), then `checkpoint`; (B, 3, H, W), H, W ≥ 32 → (B, num_classes) logits."""
     model = torchvision_vgg19(weights=None, num_classes=num_classes, dropout=dropout)
+    if pretrained is not None:
+        load_imagenet(model, "vgg19", pretrained)
     if checkpoint is not None:
         load_weights(model, checkpoint)
     return model

@@ -6,7 +6,8 @@
   a scale letter in the name selects the scale, as ultralytics does,
 - or a path to a model YAML.
 `checkpoint` is matched by name and shape (`kemotion.models.checkpoint.load_weights`): a state_dict, a Lightning
-checkpoint, or an ultralytics `.pt` (its pickled model under "model", or "ema" mid-training).
+checkpoint, or an ultralytics `.pt` (its pickled model under "model", or "ema" mid-training); the original YOLO-FaceV2
+release is recognised and mapped by layer index and shape (`kemotion.models.yolo_facev2_weights`).
 
 Being a module of the kemotion package, this is only imported after `kemotion/__init__.py` has set YOLO_OFFLINE
 and friends, which ultralytics reads once, at its first import.
@@ -25,6 +26,7 @@ from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
 from kemotion.models import yolo_facev2
 from kemotion.models.checkpoint import load_weights
+from kemotion.models.yolo_facev2_weights import is_original_checkpoint, load_original_weights
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,9 @@ def build_detector(
     cfg = yolo_facev2.resolve_rows(architecture_config(architecture, scale))
     model = DetectionModel(cfg, ch=INPUT_CHANNELS, nc=num_classes, verbose=False)
     model.args = get_cfg()
-    if checkpoint is not None:
+    if checkpoint is not None and is_original_checkpoint(checkpoint):
+        load_original_weights(model, checkpoint)  # the YOLO-FaceV2 release: by layer index and shape
+    elif checkpoint is not None:
         load_weights(model, checkpoint)
     return model
 

@@ -151,3 +151,35 @@ def test_load_detector_names_a_file_that_is_no_detector(tmp_path):
     torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "classifier.ckpt")
     with pytest.raises(ValueError, match="classifier.ckpt: neither a kemotion face-detector checkpoint"):
         load_detector(tmp_path / "classifier.ckpt")
+
+
+def test_wider_ap_is_logged_from_batches_with_the_wider_ground_truth(tmp_path):
+    """The module scores what it detects, mapped back through the letterbox, by the WIDER protocol — the same
+    numbers as `wider_ap` on its own detections — and logs them only for data with the WIDER ground truth."""
+    import numpy as np
+
+    from kemotion.data.widerface import WiderTruth
+    from kemotion.lit.detection_metrics import postprocess
+    from kemotion.lit.wider_eval import wider_ap
+
+    scale, left, top = 0.5, 4.0, 2.0
+    items = squares(8)
+    for item in items:
+        box = (item["boxes"][0].double().numpy() - [left, top, left, top]) / scale  # source pixels
+        item["letterbox"] = torch.tensor([scale, left, top], dtype=torch.float64)
+        item["wider_truth"] = WiderTruth(np.r_[box[:2], box[2:] - box[:2]].reshape(1, 4), np.ones((1, 3), bool))
+    module = detector()
+    trainer(tmp_path, epochs=1).validate(module, DataLoader(items, batch_size=4, collate_fn=collate), verbose=False)
+    logged = {s: float(trainer_metrics) for s, trainer_metrics in module.trainer.callback_metrics.items()}
+    module.eval()
+    batch = collate(items)
+    found = postprocess(module(batch["img"]), conf=0.001, iou=0.7, max_det=100)
+    predictions = []
+    for faces in found:
+        xyxy = (faces["boxes"].double().numpy() - [left, top, left, top]) / scale
+        predictions.append(np.c_[xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2], faces["scores"].double().numpy()])
+    expected = wider_ap(predictions, [item["wider_truth"] for item in items])
+    assert {s: logged[f"val/wider_{s}"] for s in expected} == pytest.approx(expected, abs=1e-6)
+
+    trainer(tmp_path, epochs=1).validate(module, loader(), verbose=False)  # AI-Hub-style batches: COCO mAP only
+    assert "val/wider_easy" not in module.trainer.callback_metrics and "val/map" in module.trainer.callback_metrics

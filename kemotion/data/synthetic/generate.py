@@ -10,17 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
-from filelock import FileLock
 from PIL import Image
 
 from kemotion.data.synthetic.face import (
@@ -32,15 +27,14 @@ from kemotion.data.synthetic.face import (
     sample_expression,
 )
 from kemotion.data.synthetic.scene import BACKGROUNDS, compose_scene
+from kemotion.data.synthetic.staging import generate_once
 from kemotion.emotions import EMOTIONS, NUM_CLASSES, UNKNOWN_ANSWER
-from kemotion.io import atomic_write
 from kemotion.parallel import process_map
 
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 2  # part of the dataset folder's hash: bump it whenever the output changes
-# The set is generated in a staging folder and renamed into place in one step, so its folder exists only when
-# complete. Its summary goes beside it (`<hash>.json`), not inside, where the AI-Hub reader would see a stray file.
+# The set is generated in a staging folder and renamed into place in one step (kemotion.data.synthetic.staging).
 
 # Person metadata, spelled as in the release.
 GENDERS = ("남", "여")
@@ -195,31 +189,7 @@ class SyntheticAIHub:
 
     def prepare(self) -> Path:
         """Generate the dataset if it is not there yet; return the dataset root (the folder holding 1.Training/)."""
-        target = self.dataset_root
-        if target.is_dir():
-            log.info("synthetic AI-Hub set already at %s", target)
-            return target
-        self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.root / f".{target.name}.lock")):
-            if target.is_dir():  # another process finished it while we waited
-                return target
-            for leftover in self.root.glob(f".{target.name}.partial-*"):
-                log.warning("removing incomplete synthetic set %s", leftover)
-                shutil.rmtree(leftover)
-            started = time.perf_counter()
-            log.info("generating synthetic AI-Hub set %s into %s", self.params, target)
-            staging = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{target.name}.partial-"))
-            try:
-                summary = self._generate(staging)
-                os.replace(staging, target)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
-            with atomic_write(self.root / f"{target.name}.json", "w", encoding="utf-8") as handle:
-                json.dump(summary, handle, indent=1)
-        log.info("generated %d records (%d images) in %.1f s at %s", summary["records"], summary["images"],
-                 time.perf_counter() - started, target)
-        return target
+        return generate_once(self.dataset_root, self._generate, f"synthetic AI-Hub set {self.params}")
 
     def _generate(self, staging: Path) -> dict:
         planned = self._plan(staging)

@@ -1,0 +1,192 @@
+"""The original YOLO-FaceV2 release checkpoint (github.com/Krasjet-Yu/YOLO-FaceV2) as a start for kemotion's detector.
+
+The release is a YOLOv5-format `.pt`: a zip whose pickle holds that repository's `models.yolo.Model` (and its
+`models.common` blocks) under "model" or "ema", in half precision. Reading it normally would import that code and
+run whatever the pickle names. Here a restricted unpickler keeps tensors only: the handful of torch functions that
+rebuild tensors and parameters are allowed, every other class the pickle names becomes an inert stand-in that only
+records its state, and nothing the pickle names is ever called. The modules' `_parameters` and `_buffers` are then
+collected into a state dict, named as in the original.
+
+Mapping into `kemotion/models/architectures/yolo-facev2.yaml`, whose rows are the original's layer for layer:
+- layer indices are the same; Conv, C3, SPP and their children have the same names (YOLOv5's and ultralytics');
+- layer 0: the original's Focus conv (c, 12, 3, 3) becomes the 6×6 stride-2 conv (c, 3, 6, 6) by the permutation
+  that makes them equal (kemotion.models.yolo_facev2's docstring; tests/models/test_yolo_facev2.py);
+- C3RFEM's RFEM (`layer.0.share_weightconv1/2`, `bn1`, `bn2`, `bn`) → `shared_1x1.conv`, `shared_1x1.bn`,
+  `shared_3x3`, `shared_bn`, `bn`;
+- MultiSEAM's `DCovN{k}` sequentials and `fc` → `heads.{k}` (flattened) and `gate_mlp.fc`;
+- the Detect layer (anchor-based, RetinaFace anchors) does not fit ultralytics' anchor-free head: not transferable,
+  reported, and left at its initialisation.
+Every mapped tensor is then copied when its shape matches; the counts are logged and returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import pickletools
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+ORIGINAL_MODEL_CLASS = ("models.yolo", "Model")  # the class the release's pickle names for its model
+# The globals a checkpoint may really resolve: tensor and parameter rebuilders and plain containers.
+ALLOWED_GLOBALS = {
+    ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"), ("collections", "OrderedDict"), ("torch", "Size"),
+}
+FOCUS_GROUPS = ((0, 0), (1, 0), (0, 1), (1, 1))  # Focus stacks pixel (2i + a, 2j + b) as channel group k
+RENAMES = [  # (pattern on the part after "model.<i>.", replacement), first match wins
+    (r"^m\.(\d+)\.layer\.0\.share_weightconv1$", r"m.\1.shared_1x1.conv.weight"),
+    (r"^m\.(\d+)\.layer\.0\.bn1\.", r"m.\1.shared_1x1.bn."),
+    (r"^m\.(\d+)\.layer\.0\.share_weightconv2$", r"m.\1.shared_3x3.weight"),
+    (r"^m\.(\d+)\.layer\.0\.bn2\.", r"m.\1.shared_bn."),
+    (r"^DCovN(\d)\.([02])\.", r"heads.\1.\2."),  # patch embedding conv (0) and its BN (2)
+    (r"^DCovN(\d)\.3\.0\.", r"heads.\1.3."),  # depth-1 mixer: residual depthwise stage
+    (r"^DCovN(\d)\.3\.1\.", r"heads.\1.4."),  # pointwise conv
+    (r"^DCovN(\d)\.3\.3\.", r"heads.\1.6."),  # its BN
+    (r"^fc\.", r"gate_mlp.fc."),
+]
+
+
+@dataclass(frozen=True)
+class TransferReport:
+    path: Path
+    loaded: tuple[str, ...]  # kemotion names
+    skipped_shape: tuple[str, ...]  # original names whose mapped tensor has another shape (another scale?)
+    not_transferable: tuple[str, ...]  # the anchor head's tensors (original names)
+    missing: tuple[str, ...]  # kemotion tensors nothing was loaded into (the anchor-free head among them)
+
+    def __str__(self) -> str:
+        return (f"{self.path}: loaded {len(self.loaded)} tensors of the original YOLO-FaceV2 into the backbone and "
+                f"neck; {len(self.not_transferable)} of its anchor head not transferable; {len(self.skipped_shape)} "
+                f"skipped for shape; {len(self.missing)} kemotion tensors keep their initialisation")
+
+
+def is_original_checkpoint(path: str | Path) -> bool:
+    """Whether `path` is a zip-format torch checkpoint whose pickle names the original repository's Model class (read
+    from the pickle's opcodes, nothing loaded)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickled = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+            return pickled is not None and ORIGINAL_MODEL_CLASS in _globals(archive.read(pickled))
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _globals(data: bytes) -> set[tuple[str, str]]:
+    """The (module, name) pairs a pickle looks up: GLOBAL opcodes (protocols 0-3), or the two strings pushed before
+    a STACK_GLOBAL (protocol 4+)."""
+    found, strings = set(), []
+    for opcode, argument, _ in pickletools.genops(data):
+        if opcode.name == "GLOBAL":
+            found.add(tuple(argument.split(" ", 1)))
+        elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+            found.add((strings[-2], strings[-1]))
+        elif isinstance(argument, str):
+            strings.append(argument)
+    return found
+
+
+def read_original_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of the release's model ("ema" if present, else "model"), float32, named as in the original
+    (`model.<i>.…`); nothing the pickle names is executed (module docstring)."""
+    checkpoint = torch.load(path, map_location="cpu", pickle_module=_RestrictedPickle, weights_only=False)
+    checkpoint = checkpoint.__dict__.get("state", checkpoint) if isinstance(checkpoint, _Inert) else checkpoint
+    model = (checkpoint.get("ema") or checkpoint.get("model")) if isinstance(checkpoint, dict) else None
+    if not isinstance(model, _Inert):
+        raise ValueError(f"{path}: no pickled model under 'ema' or 'model' (top-level "
+                         f"{sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__})")
+    return {name: tensor.float() for name, tensor in _tensors(model, "")}
+
+
+def load_original_weights(model: nn.Module, path: str | Path) -> TransferReport:
+    """Copy the release's backbone and neck into kemotion's YOLO-FaceV2 `model` (same scale), by layer index and
+    shape; log and return what loaded. ValueError when nothing fits (another architecture or scale)."""
+    path = Path(path)
+    source = read_original_state(path)
+    target = model.state_dict()
+    head = len(getattr(model, "yaml", {}).get("backbone", [])) + len(getattr(model, "yaml", {}).get("head", [])) - 1
+    matched, skipped, head_tensors = {}, [], []
+    for name, tensor in source.items():
+        found = re.match(r"^model\.(\d+)\.(.+)$", name)
+        if found is None or int(found.group(1)) == head:
+            head_tensors.append(name)
+            continue
+        index, rest = int(found.group(1)), found.group(2)
+        mapped = f"model.{index}.{_rename(rest)}"
+        if index == 0 and rest == "conv.conv.weight":
+            mapped, tensor = "model.0.conv.weight", focus_to_conv6(tensor)
+        elif index == 0 and rest.startswith("conv."):
+            mapped = f"model.0.{rest.removeprefix('conv.')}"
+        if mapped in target and target[mapped].shape == tensor.shape:
+            matched[mapped] = tensor
+        else:
+            skipped.append(name)
+    fitting = sum(t.is_floating_point() for t in matched.values())
+    if fitting <= len(skipped):  # a few tensors of another scale fit by coincidence; most do not
+        raise ValueError(f"{path}: the original's tensors do not fit this model by layer index and shape: "
+                         f"{fitting} fit, {len(skipped)} do not, e.g. {skipped[:3]} (another scale?)")
+    model.load_state_dict(matched, strict=False)
+    report = TransferReport(path, tuple(matched), tuple(skipped), tuple(head_tensors),
+                            tuple(n for n in target if n not in matched))
+    log.info("%s", report)
+    return report
+
+
+def focus_to_conv6(weight: torch.Tensor) -> torch.Tensor:
+    """Focus's (c, 12, 3, 3) conv weight → the equivalent 6×6 stride-2 conv's (c, 3, 6, 6)."""
+    out = weight.new_zeros(weight.shape[0], weight.shape[1] // 4, 6, 6)
+    for k, (a, b) in enumerate(FOCUS_GROUPS):
+        out[:, :, a::2, b::2] = weight[:, 3 * k: 3 * k + 3]
+    return out
+
+
+def _rename(rest: str) -> str:
+    for pattern, replacement in RENAMES:
+        renamed, count = re.subn(pattern, replacement, rest)
+        if count:
+            return renamed
+    return rest
+
+
+def _tensors(node: object, prefix: str):
+    """(name, tensor) of an inert module tree's `_parameters` and `_buffers`, recursing into `_modules`."""
+    state = node.__dict__.get("state") if isinstance(node, _Inert) else None
+    if not isinstance(state, dict):
+        return
+    for group in ("_parameters", "_buffers"):
+        for name, tensor in (state.get(group) or {}).items():
+            if isinstance(tensor, torch.Tensor):
+                yield f"{prefix}{name}", tensor.detach()
+    for name, child in (state.get("_modules") or {}).items():
+        yield from _tensors(child, f"{prefix}{name}.")
+
+
+class _Inert:
+    """What every class the pickle names becomes: built without running anything, it keeps the state it is given."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.__dict__["args"] = args
+
+    def __setstate__(self, state) -> None:
+        self.__dict__["state"] = state
+
+    def __setitem__(self, key, value) -> None:  # pickle's SETITEMS on a dict subclass
+        self.__dict__.setdefault("items", {})[key] = value
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) in ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        return type(name, (_Inert,), {"__module__": f"inert.{module}"})
+
+
+_RestrictedPickle = SimpleNamespace(Unpickler=_Unpickler, load=pickle.load, __name__="kemotion_restricted_pickle")
