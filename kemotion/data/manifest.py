@@ -27,7 +27,7 @@ from kemotion.io import atomic_write
 
 log = logging.getLogger(__name__)
 
-MANIFEST_VERSION = 1  # bump when the selection logic changes, so old manifests are not reused
+MANIFEST_VERSION = 2  # bump when the selection logic or the columns change (2: background_majority)
 COMPLETE_MARKER = "selection.json"  # written last: a manifest folder without it is incomplete
 
 
