@@ -107,10 +107,12 @@ class FaceDetector(L.LightningModule):
         log.info("Face detector on the test split: mAP@0.5 %.4f, mAP@0.5:0.95 %.4f",
                  results["map_50"], results["map"])
 
-    def _update_map(self, metric, decoded: torch.Tensor, batch: dict) -> None:
+    def _update_map(self, metric, decoded: torch.Tensor, batch: dict) -> list[dict[str, torch.Tensor]]:
+        """Score a batch's detections (returned: what a subclass scores further)."""
         predictions = postprocess(decoded, conf=self.hparams.conf_threshold, iou=self.hparams.iou_threshold,
                                   max_det=self.hparams.max_det)
         metric.update(predictions, targets_from_batch(batch, batch["img"].shape[-1]))
+        return predictions
 
     def _log_map(self, stage: str, metric) -> dict[str, torch.Tensor]:
         results = metric.compute()
