@@ -89,3 +89,16 @@ def test_a_wandb_run_carries_the_record_or_none_when_disabled(tmp_path, monkeypa
     assert (tmp_path / "run-1" / "result.json").exists()
     assert not list((tmp_path / "run-1").glob("wandb/**/result.json"))
     wandb.teardown()
+
+
+def test_the_beyond_the_paper_cells_get_a_row_and_columns_of_their_own(tmp_path):
+    sweep = tmp_path / "sweep"
+    record(sweep / "yolo_kemotionnet_seed0", "yolo", "kemotionnet", 0, 0.8)
+    record(sweep / "onestage_yolo_facev2_seed0", "onestage", "yolo_facev2", 0, 0.6)
+    record(sweep / "yolo_context_kemo_seed0", "yolo", "context_kemo", 0, 0.9)
+    report = Report.of(collect_runs(sweep))
+    lines = report.markdown().splitlines()
+    assert "| preprocessing | K-EmotionNet | Face + scene + place loss | YOLO-FaceV2 |" in lines
+    assert "| YOLO face crop | 80.00 (1 run) | 90.00 (1 run) | – |" in lines
+    assert "| One-stage (detector's own class) | – | – | 60.00 (1 run) |" in lines
+    assert report.best_cell == "yolo/context_kemo"
