@@ -36,9 +36,13 @@ from kemotion.io import atomic_write
 log = logging.getLogger(__name__)
 
 PREPROCESS, MODELS = table5_grid("preprocess"), table5_grid("model")
-NAMES = {  # how the paper names them; any other cell by its config name
+NAMES = {  # how the paper names them (and the cells beyond it); any other cell by its config name
     "resize": "Resize", "opencv": "OpenCV face crop", "yolo": "YOLO face crop", "vgg19": "VGG19",
     "resnet18": "ResNet18", "kemotionnet": "K-EmotionNet",
+    # beyond the paper: the one-stage row (its model = the detector) and the face + scene columns
+    "onestage": "One-stage (detector's own class)", "yolo_facev2": "YOLO-FaceV2", "yolov8n": "YOLOv8n",
+    "yolo11n": "YOLO11n", "context_kemo": "Face + scene + place loss", "context_kemo_scene": "Face + scene",
+    "context_kemo_face": "Face only (context head)",
 }
 PAPER = {  # paper Table 5: test accuracy %, mean (± std) over repeated runs
     ("resize", "vgg19"): (14.30, 0.42), ("resize", "resnet18"): (15.60, 0.30), ("resize", "kemotionnet"): (15.09, 0.23),

@@ -42,7 +42,8 @@ def test_model_configs_instantiate(tmp_path, model):
     cfg = compose_config(tmp_path, [f"model={model}"])
     module = instantiate(cfg.model)
     assert isinstance(module, EmotionClassifier)
-    assert module(module.example_input_array).shape == (1, 7)
+    inputs = module.example_input_array  # a tuple for the face + scene models: (faces, scenes)
+    assert module(*inputs if isinstance(inputs, tuple) else (inputs,)).shape == (1, 7)
 
 
 def test_paper_scale_lives_in_the_aihub_config(tmp_path):
@@ -137,3 +138,27 @@ def test_detector_data_options_compose_into_the_face_detector_run(tmp_path, opti
                                     "detector_data.source.root=/data/widerface" if option == "widerface" else "seed=0"])
     assert cfg.datamodule._target_.startswith("kemotion.datamodules.")
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_onestage_is_the_detector_with_seven_classes_on_the_classification_subset(tmp_path, detector):
+    cfg = compose_config(tmp_path, ["+experiment=onestage_emotion", f"detector={detector}", "logger=csv"])
+    assert cfg.datamodule._target_ == "kemotion.datamodules.onestage.EmotionBoxDataModule"
+    assert cfg.datamodule.selection == cfg.data.selection  # the Table 5 cells' manifest, hence their split
+    assert cfg.callbacks.model_checkpoint.monitor == "val/acc"  # best by validation accuracy, as every cell
+    assert dict(cfg.cell) == {"preprocess": "onestage", "model": detector, "split": "random", "seed": cfg.seed}
+    module = instantiate(cfg.module).eval()
+    decoded, _ = module(torch.zeros(1, 3, 64, 64))
+    assert decoded.shape[:2] == (1, 4 + 7)  # x, y, w, h and the seven emotions
+
+
+@pytest.mark.parametrize(("model", "scene", "backgrounds"), [
+    ("context_kemo", True, 10), ("context_kemo_scene", True, 0), ("context_kemo_face", False, 0)])
+def test_context_experiment_reads_faces_and_scenes(tmp_path, model, scene, backgrounds):
+    cfg = compose_config(tmp_path, ["+experiment=context_kemo", f"model={model}", "logger=csv"])
+    assert cfg.datamodule._target_ == "kemotion.datamodules.context.ContextDataModule"
+    assert cfg.preprocess._target_ == "kemotion.preprocess.yolo.YoloCropper"  # the paper's best crop for the face
+    assert dict(cfg.datamodule.scene) == {"size": 500, "keep_aspect": False}  # = conf/preprocess/resize.yaml
+    module = instantiate(cfg.model)
+    assert (module.net.scene is not None, cfg.datamodule.num_backgrounds) == (scene, backgrounds)
+    assert (module.hparams.background_weight > 0) == bool(backgrounds)

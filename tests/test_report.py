@@ -111,4 +111,17 @@ def test_a_cell_outside_the_table5_sweep_is_shown_under_its_own_name(tmp_path):
     record(tmp_path / "a", "yolo", "kemotionnet", 0, 0.8)
     record(tmp_path / "b", "onestage", "yolo_facev2", 0, 0.7)
     report = Table5Report.of(collect_runs(tmp_path))
-    assert "| onestage | – | 70.00 (1 run) |" in report.markdown()  # its own row and column, after Table 5's
+    assert "| One-stage (detector's own class) | – | 70.00 (1 run) |" in report.markdown()  # after Table 5's
+
+
+def test_the_beyond_the_paper_cells_get_a_row_and_columns_of_their_own(tmp_path):
+    sweep = tmp_path / "sweep"
+    record(sweep / "yolo_kemotionnet_seed0", "yolo", "kemotionnet", 0, 0.8)
+    record(sweep / "onestage_yolo_facev2_seed0", "onestage", "yolo_facev2", 0, 0.6)
+    record(sweep / "yolo_context_kemo_seed0", "yolo", "context_kemo", 0, 0.9)
+    report = Table5Report.of(collect_runs(sweep))
+    lines = report.markdown().splitlines()
+    assert "| preprocessing | K-EmotionNet | Face + scene + place loss | YOLO-FaceV2 |" in lines
+    assert "| YOLO face crop | 80.00 (1 run) | 90.00 (1 run) | – |" in lines
+    assert "| One-stage (detector's own class) | – | – | 60.00 (1 run) |" in lines
+    assert report.best_cell == "yolo/context_kemo"

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ LABEL_FILE_PATTERN = re.compile(r"img_emotion_(training|validation|sample)_data\
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg"})
 
 BOX_KEYS = ("minX", "minY", "maxX", "maxY")
+UNKNOWN_BACKGROUND = -1  # a sample without a place category, as a class index (a loss leaves it out)
 SUBJECT_HASH = re.compile(r"[0-9a-f]{64}", re.IGNORECASE)  # first `_` field of an image name: the person
 
 
@@ -30,6 +32,7 @@ SUBJECT_HASH = re.compile(r"[0-9a-f]{64}", re.IGNORECASE)  # first `_` field of 
 class Annotation:
     emotion: str  # the annotator's NFC answer: a class name, '알수없음', or "" when missing
     box: tuple[float, float, float, float] | None  # (x1, y1, x2, y2) as given; None if missing/malformed
+    background: str = ""  # the annotator's place category (`bg`, NFC); "" when missing
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,12 @@ class LabelRecord:
         """How many annotators answered the uploader's label (0-3); the paper prefers 3."""
         return sum(_names(a.emotion, self.emotion) for a in self.annotations)
 
+    @property
+    def background_majority(self) -> str:
+        """The place category most annotators gave (`bg`, at least 2 of 3), else the uploader's (`bg_uploader`)."""
+        votes = Counter(a.background for a in self.annotations if a.background).most_common(1)
+        return votes[0][0] if votes and votes[0][1] >= 2 else self.background
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -66,7 +75,8 @@ class Sample:
     gender: str
     age: int | None
     is_prof: str
-    background: str
+    background: str  # the uploader's place category (bg_uploader)
+    background_majority: str  # the annotators' majority place category (LabelRecord.background_majority)
     source_split: str
     width: int  # upright (EXIF-applied) size
     height: int
@@ -146,6 +156,7 @@ def resolve(record: LabelRecord, image_path: str | Path) -> Sample:
         label_en=emotion.english, agreement=record.agreement,
         answers="|".join(a.emotion for a in record.annotations), subject_id=record.subject_id,
         gender=record.gender, age=record.age, is_prof=record.is_prof, background=record.background,
+        background_majority=record.background_majority,
         source_split=record.source_split, width=info.width, height=info.height, orientation=info.orientation,
         image_format=info.format, image_mode=info.mode, box_x1=x1, box_y1=y1, box_x2=x2, box_y2=y2,
         box_source=box_source,
@@ -313,7 +324,7 @@ def _annotation(raw: dict, letter: str, path: Path, filename: str, report: SkipR
         detail = f"{key}.faceExp is {answer!r}; it cannot agree"
         report.add(path, "bad annotation", detail, action="kept", record=filename)
         answer = ""
-    return Annotation(nfc(answer).strip(), _box(entry.get("boxes")))
+    return Annotation(nfc(answer).strip(), _box(entry.get("boxes")), _text(entry.get("bg")))
 
 
 def _box(raw: object) -> tuple[float, float, float, float] | None:

@@ -28,7 +28,7 @@ from kemotion.keys import short_hash, without
 
 log = logging.getLogger(__name__)
 
-MANIFEST_VERSION = 2  # bump when the selection logic changes, so old manifests are not reused (2: relative paths)
+MANIFEST_VERSION = 3  # bump when the selection logic or the columns change (2: background_majority, 3: relative paths)
 COMPLETE_MARKER = "selection.json"  # written last: a manifest folder without it is incomplete
 
 

@@ -114,6 +114,8 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 class DetectionDataModule(ManifestDataModule):
     collate_fn = staticmethod(collate)
     splits = {"train": "train", "val": "val", "test": "test"}  # each loader's split → the table's split it reads
+    subset = "detector"  # the manifest subset it reads
+    dataset_class = FaceBoxDataset
 
     def __init__(
         self,
@@ -131,16 +133,17 @@ class DetectionDataModule(ManifestDataModule):
         self.save_hyperparameters(ignore=["source", "selection"])
 
     def _cache(self, manifest: Manifest) -> pd.DataFrame:
-        log.info("Detector subset of %s: %s", manifest.directory, manifest.detector["split"].value_counts().to_dict())
+        rows = getattr(manifest, self.subset)
+        log.info("%s subset of %s: %s", self.subset, manifest.directory, rows["split"].value_counts().to_dict())
         cropper = ResizeCropper(size=self.hparams.image_size, keep_aspect=True)
-        return CropCache(cropper, self.cache_dir, self.hparams.cache_workers).build(manifest, "detector")
+        return CropCache(cropper, self.cache_dir, self.hparams.cache_workers).build(manifest, self.subset)
 
     def _datasets(self, table: pd.DataFrame) -> dict[str, Dataset]:
         size = self.hparams.image_size
         augment = train_transform(size, **(self.hparams.augment or {}))
         faces, truths = self._faces(table), self._truths(table)
-        return {split: FaceBoxDataset(table[table["split"] == source], size, augment if split == "train" else None,
-                                      faces, truths)
+        return {split: self.dataset_class(table[table["split"] == source], size, augment if split == "train" else None,
+                                          faces, truths)
                 for split, source in self.splits.items()}
 
     def _faces(self, table: pd.DataFrame) -> Mapping[str, np.ndarray] | None:

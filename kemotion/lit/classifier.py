@@ -93,20 +93,8 @@ class EmotionClassifier(L.LightningModule):
         self.log("test/loss", self.test_loss, on_epoch=True)
 
     def on_test_epoch_end(self) -> None:
-        self.log("test/acc", self.test_acc.compute())
-        self.log("test/acc_macro", self.test_acc_macro.compute())
-        per_class = self.test_acc_per_class.compute()
-        for emotion, value in zip(EMOTIONS, per_class, strict=True):
-            self.log(f"test/acc_{emotion.english}", value)
-        confusion = self.test_confusion.compute().cpu()
-        self.test_results = {"confusion": confusion, "per_class": per_class.cpu()}
-        if self.trainer.is_global_zero:
-            log.info("Test accuracy %.4f (macro %.4f)\n%s", self.test_acc.compute(), self.test_acc_macro.compute(),
-                     confusion_frame(confusion).to_string())
-            png = save_confusion(confusion, Path(self.trainer.default_root_dir) / "confusion_matrix_test")
-            for logger in self.loggers:
-                if hasattr(logger, "log_image"):  # WandbLogger
-                    logger.log_image(key="test/confusion_matrix", images=[str(png)])
+        self.test_results = log_test_scores(self, self.test_acc.compute(), self.test_acc_macro.compute(),
+                                            self.test_acc_per_class.compute(), self.test_confusion.compute())
         for metric in (self.test_acc_per_class, self.test_confusion):
             metric.reset()
 
@@ -116,3 +104,22 @@ class EmotionClassifier(L.LightningModule):
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
+
+
+def log_test_scores(module: L.LightningModule, accuracy: torch.Tensor, macro: torch.Tensor, per_class: torch.Tensor,
+                    confusion: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Log a classifier's test scores as every Table 5 cell does — `test/acc`, `test/acc_macro`, `test/acc_<class>` —
+    print and save the (7, 7) confusion matrix (CSV + PNG in the run directory, an image in W&B); return what the run
+    records (`confusion`, `per_class`)."""
+    module.log("test/acc", accuracy)
+    module.log("test/acc_macro", macro)
+    for emotion, value in zip(EMOTIONS, per_class, strict=True):
+        module.log(f"test/acc_{emotion.english}", value)
+    confusion = confusion.cpu()
+    if module.trainer.is_global_zero:
+        log.info("Test accuracy %.4f (macro %.4f)\n%s", accuracy, macro, confusion_frame(confusion).to_string())
+        png = save_confusion(confusion, Path(module.trainer.default_root_dir) / "confusion_matrix_test")
+        for logger in module.loggers:
+            if hasattr(logger, "log_image"):  # WandbLogger
+                logger.log_image(key="test/confusion_matrix", images=[str(png)])
+    return {"confusion": confusion, "per_class": per_class.cpu()}

@@ -25,8 +25,10 @@ COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10).tolist()
 COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101).tolist()
 
 
-def face_map() -> MeanAveragePrecision:
-    """COCO mAP over xyxy pixel boxes, equal to COCOeval's; `compute()["map_50"]` is mAP@0.5, `["map"]` mAP@0.5:0.95.
+def face_map(iou_thresholds: list[float] | None = None, class_metrics: bool = False) -> MeanAveragePrecision:
+    """COCO mAP over xyxy pixel boxes, equal to COCOeval's; `compute()["map_50"]` is mAP@0.5, `["map"]` mAP@0.5:0.95
+    (the mean over `iou_thresholds`, COCO's by default), and with `class_metrics` `["map_per_class"]` that mean per
+    class (torchmetrics has no per-class mAP@0.5: `iou_thresholds=[0.5]` gives it).
 
     pycocotools (the reference COCOeval) when installed, else faster-coco-eval, torchmetrics' other backend.
     """
@@ -34,9 +36,9 @@ def face_map() -> MeanAveragePrecision:
     return MeanAveragePrecision(
         box_format="xyxy",
         iou_type="bbox",
-        iou_thresholds=COCO_IOU_THRESHOLDS,
+        iou_thresholds=iou_thresholds or COCO_IOU_THRESHOLDS,
         rec_thresholds=COCO_RECALL_THRESHOLDS,
-        class_metrics=False,
+        class_metrics=class_metrics,
         backend=backend,
     )
 

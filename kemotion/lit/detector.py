@@ -112,7 +112,9 @@ class FaceDetector(L.LightningModule):
         log.info("Face detector on the test split: mAP@0.5 %.4f, mAP@0.5:0.95 %.4f%s", results["map_50"],
                  results["map"], "".join(f", WIDER {k} AP {v:.4f}" for k, v in results.get("wider", {}).items()))
 
-    def _update_map(self, metric, decoded: torch.Tensor, batch: dict, wider: WiderFaceAP) -> None:
+    def _update_map(self, metric, decoded: torch.Tensor, batch: dict,
+                    wider: WiderFaceAP) -> list[dict[str, torch.Tensor]]:
+        """Score a batch's detections (returned: what a subclass scores further)."""
         predictions = postprocess(decoded, conf=self.hparams.conf_threshold, iou=self.hparams.iou_threshold,
                                   max_det=self.hparams.max_det)
         metric.update(predictions, targets_from_batch(batch, batch["img"].shape[-1]))
@@ -120,6 +122,7 @@ class FaceDetector(L.LightningModule):
         if scored:
             wider.update([_to_source(predictions[i], batch["letterbox"][i]) for i in scored],
                          [batch["wider_truth"][i] for i in scored])
+        return predictions
 
     def _log_map(self, stage: str, metric, wider: WiderFaceAP) -> dict:
         results = metric.compute()

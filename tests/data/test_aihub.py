@@ -420,3 +420,17 @@ def test_index_images_nfc_keys_case_duplicates_and_ignored_files(tmp_path):
     assert ignored == sorted(["download.irx603", "EMOIMG_기쁨_TRAIN_02.zip", "._OTHER.JPEG"])
     [duplicate] = report.of_kind("duplicate image")
     assert duplicate.record == name() and "원천데이터_0114_add" in duplicate.file
+
+
+@pytest.mark.parametrize(("places", "majority"), [
+    (("자연환경", "자연환경", "도심 환경"), "자연환경"),  # 2 of 3 annotators outvote the uploader
+    (("자연환경", "도심 환경", "문화유산"), "공공시설/종교/의료시설"),  # no majority: the uploader's
+    (("자연환경", None, None), "공공시설/종교/의료시설"),  # a missing bg is no vote
+])
+def test_background_majority_is_the_annotators_unless_they_disagree(tmp_path, places, majority):
+    raw = entry(name())
+    for letter, place in zip("ABC", places, strict=True):
+        raw[f"annot_{letter}"]["bg"] = place
+    write_labels(tmp_path, [raw])
+    (record,) = read_label_records(tmp_path, SkipReport())
+    assert record.background == "공공시설/종교/의료시설" and record.background_majority == majority
