@@ -13,3 +13,12 @@ _cache = Path(os.environ.get("KEMOTION_CACHE", ".cache")).resolve()
 os.environ.setdefault("YOLO_CONFIG_DIR", str(_cache / "ultralytics"))
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def __getattr__(name: str):
+    """`from kemotion import EmotionPipeline` without making `import kemotion` heavy: loaded on first use."""
+    if name == "EmotionPipeline":
+        from kemotion.inference.pipeline import EmotionPipeline
+
+        return EmotionPipeline
+    raise AttributeError(f"module 'kemotion' has no attribute {name!r}")

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from kemotion.config import CONFIG_NAME, CONFIG_PATH
 from kemotion.detector_stage import provide_face_detector
+from kemotion.inference.record import pipeline_record
 from kemotion.runs import RunFolder
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], str | None]:
     cell = OmegaConf.to_container(cfg.cell, resolve=True) if "cell" in cfg else {}
     resume = cfg.get("ckpt_path") or folder.last_checkpoint()
     if trainer.is_global_zero:
-        folder.start(cell)
+        folder.start(cell, pipeline_record(cfg))
 
     try:
         before = _test(trainer, model, datamodule, None) if cfg.get("test_before_fit") else None
