@@ -3,7 +3,6 @@ trained run whose test step prediction must reproduce."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
