@@ -22,10 +22,14 @@ TINY_NET = ["model.net.width=8", "model.net.stages=[1,1,1,1]"]
 def recorded_run(root: Path, experiment: str, overrides: list[str] = ()) -> Path:
     """A run folder of `experiment` holding what a finished run holds (run.json with its pipeline record,
     result.json, a checkpoint), with a freshly initialised classifier (and, for yolo, face detector)."""
-    cfg = compose_config(root, [f"+experiment={experiment}", *TINY_DATA, *TINY_NET, *overrides])
+    return record_run(compose_config(root, [f"+experiment={experiment}", *TINY_DATA, *TINY_NET, *overrides]), root)
+
+
+def record_run(cfg, root: Path, architecture: str = "yolov8n.yaml") -> Path:
+    """`cfg`'s run folder as a finished run leaves it, with untrained weights (a face detector file in `root`)."""
     if "checkpoint" in cfg.preprocess and cfg.preprocess.checkpoint is None:
         with open_dict(cfg):
-            cfg.preprocess.checkpoint = str(detector_checkpoint(root / "face_detector.ckpt"))
+            cfg.preprocess.checkpoint = str(detector_checkpoint(root / "face_detector.ckpt", architecture))
     net = instantiate(cfg.module.net)
     folder = RunFolder.of(cfg)
     folder.directory.mkdir(parents=True)
@@ -37,9 +41,9 @@ def recorded_run(root: Path, experiment: str, overrides: list[str] = ()) -> Path
     return folder.directory
 
 
-def detector_checkpoint(path: Path) -> Path:
+def detector_checkpoint(path: Path, architecture: str = "yolov8n.yaml") -> Path:
     """A face detector checkpoint as `+experiment=face_detector` saves it: weights under `net.` and the architecture."""
-    net = build_detector("yolov8n.yaml", num_classes=1)
+    net = build_detector(architecture, scale="n", num_classes=1)
     torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, ARCHITECTURE_KEY: net.yaml}, path)
     return path
 
