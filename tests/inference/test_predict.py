@@ -107,3 +107,12 @@ def test_bad_sources_are_errors_naming_them(tmp_path, opencv_run):
     with pytest.raises(FileNotFoundError, match="holds no images"):
         open_source(tmp_path / "docs")
     assert open_source("0").video == 0  # a webcam index
+
+
+@pytest.mark.parametrize("name", ["predict", "export"])
+def test_the_command_configs_compose_and_name_every_option(name):
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
+        cfg = compose(name, overrides=["run=somewhere"] + (["source=x"] if name == "predict" else []),
+                      return_hydra_config=True)
+    assert cfg.run == "somewhere" and cfg.hydra.run.dir.startswith(f"outputs/{name}/")
