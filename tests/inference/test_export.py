@@ -8,8 +8,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from kemotion import EmotionPipeline
+from kemotion.data.manifest import load_or_build
 from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from kemotion.inference.exporter import DecodedHead, export_run
 from kemotion.inference.onnx import DETECTOR_FILE, classifier_inputs, session
@@ -63,12 +65,8 @@ def test_the_exported_pipeline_gives_the_torch_pipelines_labels(trained_opencv_r
     run, cfg = trained_opencv_run
     export = export_run(run, tmp_path / "export")
     assert sorted(p.name for p in export.iterdir()) == ["classifier.onnx", "pipeline.json"]  # no detector to export
-    from hydra.utils import instantiate
-
-    from kemotion.data.manifest import load_or_build  # the run's own test images
-
-    manifest = load_or_build(instantiate(cfg.data.source).prepare(), instantiate(cfg.data.selection),
-                             cfg.paths.cache_dir)
+    manifest = load_or_build(  # the run's own test images
+        instantiate(cfg.data.source).prepare(), instantiate(cfg.data.selection), cfg.paths.cache_dir)
     photos = manifest.classification.query("split == 'test'")["path"].tolist()
     ours = EmotionPipeline.from_run(run).predict(photos)
     theirs = EmotionPipeline.from_export(export).predict(photos)
