@@ -10,7 +10,7 @@ TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
 install:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(TORCH_PAIR)
-	$(BIN)/pip install -e '.[dev]' $(TORCH_PAIR)
+	$(BIN)/pip install -e '.[dev,export]' $(TORCH_PAIR)
 
 test:
 	$(BIN)/pytest -q

@@ -15,3 +15,12 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 from kemotion import config as _config  # noqa: E402,F401  registers the resolvers the configs use (${split_kind:...})
+
+
+def __getattr__(name: str):
+    """`from kemotion import EmotionPipeline` without making `import kemotion` heavy: loaded on first use."""
+    if name == "EmotionPipeline":
+        from kemotion.inference.pipeline import EmotionPipeline
+
+        return EmotionPipeline
+    raise AttributeError(f"module 'kemotion' has no attribute {name!r}")

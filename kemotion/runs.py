@@ -89,9 +89,11 @@ class RunFolder:
         last = self.directory / "checkpoints" / "last.ckpt"
         return str(last) if (self.directory / STARTED).exists() and last.exists() else None
 
-    def start(self, cell: dict) -> None:
+    def start(self, cell: dict, pipeline: dict | None = None) -> None:
+        """Record the run's key and cell, and what prediction needs (`kemotion.inference.record`)."""
         with atomic_write(self.directory / STARTED, "w", encoding="utf-8") as handle:
-            json.dump({"key": self.key, "cell": cell, "run_id": self.run_id()}, handle, indent=1)
+            json.dump({"key": self.key, "cell": cell, "run_id": self.run_id(),
+                       **({"pipeline": pipeline} if pipeline else {})}, handle, indent=1, ensure_ascii=False)
 
     def finish(self, result: dict) -> Path:
         """Record the result; then drop the resume point, a real `last.ckpt` (as `table5` writes: a VGG19 one is

@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from kemotion.detector_stage import provide_face_detector
+from kemotion.inference.record import pipeline_record
 from kemotion.runs import LOCK, RunFolder
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[s
     cell = OmegaConf.to_container(cfg.cell, resolve=True) if "cell" in cfg else {}
     resume = (cfg.get("ckpt_path") or folder.last_checkpoint()) if cfg.get("train") else None
     if trainer.is_global_zero:
-        folder.start(cell)
+        folder.start(cell, pipeline_record(cfg))
 
     try:
         before = _test(trainer, model, datamodule, None) if cfg.get("test_before_fit") else None

@@ -61,6 +61,17 @@ def probe_image(path: str | Path) -> ImageInfo:
     return ImageInfo(w, h, orientation, image_format, mode)
 
 
+def upright_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of the upright (EXIF-applied) image from its header alone, nothing decoded; BadImage when it
+    does not open. Decoding errors show later, in `load_rgb`."""
+    with _opened(path) as img:
+        try:
+            (w, h), orientation = img.size, _orientation(img)
+        except Exception as exc:
+            raise _bad_decode(path, exc) from exc
+    return (h, w) if orientation in TRANSPOSED_ORIENTATIONS else (w, h)
+
+
 def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
     """The upright image as RGB uint8 H×W×3 (greyscale, CMYK, palette and alpha converted).
 

@@ -52,9 +52,10 @@ class LoadResult:
         )
 
 
-def load_weights(model: nn.Module, path: str | Path) -> LoadResult:
+def load_weights(model: nn.Module, path: str | Path, trust_checkpoint: bool = False) -> LoadResult:
     """Copy the tensors of `path` that match `model` by name and shape into it; report the rest.
 
+    The file is loaded with `weights_only=True`; one that pickles Python objects needs `trust_checkpoint=True`.
     Raises FileNotFoundError naming `path` when it does not exist, and ValueError naming it when it holds no
     tensor dict, when no weight fits the model, or when more tensors differ in shape than fit (a checkpoint of
     another width or layout, where only shape-free tensors such as BN step counters would "load").
@@ -63,7 +64,7 @@ def load_weights(model: nn.Module, path: str | Path) -> LoadResult:
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    source = _state_dict_of(_load(path), path)
+    source = _state_dict_of(load_checkpoint(path, trust_checkpoint), path)
     target = model.state_dict()
 
     matched: dict[str, torch.Tensor] = {}
@@ -104,19 +105,21 @@ def load_weights(model: nn.Module, path: str | Path) -> LoadResult:
     return result
 
 
-def _load(path: Path) -> object:
-    """torch.load with weights_only=True; Lightning checkpoints whose hyper-parameters pickle Python objects
-    (an optimizer `functools.partial`, a DictConfig) need full unpickling, so fall back to it with a warning."""
+def load_checkpoint(path: Path, trust_checkpoint: bool = False) -> object:
+    """torch.load with weights_only=True: tensors and plain containers, never code. A file that pickles Python
+    objects (an ultralytics `.pt` pickles its whole model) is only unpickled with `trust_checkpoint=True`."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-        log.warning(
-            "%s holds Python objects besides tensors (%s); loading it with weights_only=False — only load "
-            "checkpoints you trust",
-            path,
-            found.group(1) if found else type(error).__name__,
-        )
+        what = found.group(1) if found else type(error).__name__
+        if not trust_checkpoint:
+            raise ValueError(
+                f"{path} holds pickled Python objects ({what}), which could run code when loaded; kemotion only "
+                "loads tensors unless told otherwise. If you trust this file (e.g. an ultralytics .pt you made), "
+                "load it with trust_checkpoint=true") from None
+        log.warning("%s holds Python objects besides tensors (%s); unpickling it as trust_checkpoint=true says",
+                    path, what)
         return torch.load(path, map_location="cpu", weights_only=False)
 
 

@@ -6,8 +6,9 @@
   a scale letter in the name selects the scale, as ultralytics does,
 - or a path to a model YAML.
 `checkpoint` is matched by name and shape (`kemotion.models.checkpoint.load_weights`): a state_dict, a Lightning
-checkpoint, or an ultralytics `.pt` (its pickled model under "model", or "ema" mid-training); the original YOLO-FaceV2
-release is recognised and mapped by layer index and shape (`kemotion.models.yolo_facev2_weights`).
+checkpoint, or, with `trust_checkpoint=True`, an ultralytics `.pt` (its pickled model under "model", or "ema"
+mid-training; unpickling it runs code, so it is never done unasked); the original YOLO-FaceV2 release is recognised
+and mapped by layer index and shape (`kemotion.models.yolo_facev2_weights`, tensors only, no code run).
 
 Being a module of the kemotion package, this is only imported after `kemotion/__init__.py` has set YOLO_OFFLINE
 and friends, which ultralytics reads once, at its first import.
@@ -19,13 +20,12 @@ import copy
 import logging
 from pathlib import Path
 
-import torch
 from torch import nn
 from ultralytics.cfg import get_cfg
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
 from kemotion.models import yolo_facev2
-from kemotion.models.checkpoint import load_weights
+from kemotion.models.checkpoint import load_checkpoint, load_weights
 from kemotion.models.yolo_facev2_weights import is_original_checkpoint, load_original_weights
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ ARCHITECTURE_KEY = "detector_architecture"  # where a FaceDetector checkpoint ke
 
 
 def build_detector(
-    architecture: str = "yolo-facev2", scale: str = "s", num_classes: int = 1, checkpoint: str | None = None
+    architecture: str = "yolo-facev2", scale: str = "s", num_classes: int = 1, checkpoint: str | None = None,
+    trust_checkpoint: bool = False,
 ) -> DetectionModel:
     """A detector for `num_classes` classes in train mode, with `model.args` (ultralytics' default hyperparameters,
     whose box/cls/dfl gains v8DetectionLoss reads) and, if `checkpoint` is given, its matching weights."""
@@ -46,14 +47,15 @@ def build_detector(
     if checkpoint is not None and is_original_checkpoint(checkpoint):
         load_original_weights(model, checkpoint)  # the YOLO-FaceV2 release: by layer index and shape
     elif checkpoint is not None:
-        load_weights(model, checkpoint)
+        load_weights(model, checkpoint, trust_checkpoint)
     return model
 
 
-def load_detector(path: str | Path) -> DetectionModel:
+def load_detector(path: str | Path, trust_checkpoint: bool = False) -> DetectionModel:
     """A trained detector in eval mode, for inference: from a kemotion FaceDetector checkpoint (the architecture it
-    stores under ARCHITECTURE_KEY and its weights, the EMA ones) or from an ultralytics `.pt` (its pickled model)."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own or the user's file, not the web
+    stores under ARCHITECTURE_KEY and its weights, the EMA ones) or, with `trust_checkpoint=True`, from an
+    ultralytics `.pt` (its pickled model: unpickling runs code, so only for files you trust)."""
+    checkpoint = load_checkpoint(Path(path), trust_checkpoint)
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path}: not a detector checkpoint (a {type(checkpoint).__name__}, not a dict)")
     pickled = checkpoint.get("ema") or checkpoint.get("model")

@@ -27,10 +27,10 @@ from kemotion.keys import cropper_key
 from kemotion.parallel import process_map
 from kemotion.preprocess import crop_report
 from kemotion.preprocess.cropper import Cropped, Cropper, SourceImage
+from kemotion.preprocess.stored import encode_crop
 
 log = logging.getLogger(__name__)
 
-JPEG_QUALITY = 95
 CACHE_VERSION = 2  # 2: a JSON of what the cropper saw beside each crop
 
 
@@ -122,11 +122,12 @@ def read_crop(path: str) -> np.ndarray:
 
 
 def _write_jpeg(target: str, crop: np.ndarray, source: str) -> None:
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise RuntimeError(f"could not encode the crop of {source}")
+    try:
+        encoded = encode_crop(crop)
+    except RuntimeError as error:
+        raise RuntimeError(f"could not encode the crop of {source}: {error}") from error
     with atomic_write(target, "wb") as handle:
-        handle.write(np.asarray(encoded).tobytes())
+        handle.write(encoded)
 
 
 def _seen(cropped: Cropped) -> dict:

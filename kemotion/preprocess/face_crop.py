@@ -69,14 +69,21 @@ def pick_face(boxes: np.ndarray, scores: np.ndarray, rule: PickRule) -> int | No
 
     Ties go to the first box (detector order).
     """
+    order = rank_faces(boxes, scores, rule)
+    return int(order[0]) if len(order) else None
+
+
+def rank_faces(boxes: np.ndarray, scores: np.ndarray, rule: PickRule) -> np.ndarray:
+    """The indices of (n, 4) xyxy `boxes` in the order `rule` prefers them (largest area or highest score first,
+    ties in detector order): the first is the face a cropper picks."""
     if rule not in PICK_RULES:
         raise ValueError(f"pick rule must be one of {PICK_RULES}, got {rule!r}")
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if len(boxes) == 0:
-        return None
     if rule == "largest":
-        return int(np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
-    return int(np.argmax(np.asarray(scores, dtype=np.float64)))
+        key = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    else:
+        key = np.asarray(scores, dtype=np.float64).reshape(-1)
+    return np.argsort(-key, kind="stable")
 
 
 def centre_square(width: int, height: int) -> Box:
@@ -151,7 +158,7 @@ class FaceCropper:
         square = None if index is None else square_around(tuple(faces[index]), self.margin, source.width,
                                                           source.height)
         cut_from = square[2] - square[0] if square else min(source.width, source.height)  # fallbacks: the frame
-        needed = math.ceil(max(source.width, source.height) * min(1.0, self.size / cut_from))
+        needed = self.decode_side(cut_from, source.width, source.height)
         image = decoded if max(decoded.shape[:2]) >= needed else images.load_rgb(source.path, max_side=needed)
         seen = dict(faces=faces, scores=scores)
         if square is None:
@@ -159,9 +166,20 @@ class FaceCropper:
                 return Cropped(no_face_crop(image, self.fallback, self.size), **seen, fallback=self.fallback)
             except NoFaceFound:
                 return Cropped(None, **seen, fallback="drop")
-        ratio = _ratio(source, image)[:2]
-        local = (square[0] / ratio[0], square[1] / ratio[1], square[2] / ratio[0], square[3] / ratio[1])
-        return Cropped(crop_square(image, local, self.size), **seen, picked=index, square_side=square[2] - square[0])
+        return Cropped(self.cut_square(image, square, source.width, source.height), **seen, picked=index,
+                       square_side=square[2] - square[0])
+
+    def decode_side(self, square_side: float, width: int, height: int) -> int:
+        """The long side to decode a width × height source at so that a square of `square_side` full-resolution
+        pixels still has `size` pixels (JPEG DCT scaling: never more than the crop needs)."""
+        return math.ceil(max(width, height) * min(1.0, self.size / square_side))
+
+    def cut_square(self, image: np.ndarray, square: Box, width: int, height: int) -> np.ndarray:
+        """The crop of `square`, in the full-resolution pixels of a width × height source, from `image`: a decode of
+        that source at any scale."""
+        ratio_x, ratio_y = width / image.shape[1], height / image.shape[0]
+        local = (square[0] / ratio_x, square[1] / ratio_y, square[2] / ratio_x, square[3] / ratio_y)
+        return crop_square(image, local, self.size)
 
 
 def _ratio(source: SourceImage, image: np.ndarray) -> np.ndarray:

@@ -58,6 +58,11 @@ class Letterbox:
         return (x1 * self.scale + self.left, y1 * self.scale + self.top,
                 x2 * self.scale + self.left, y2 * self.scale + self.top)
 
+    def unmap_boxes(self, boxes: np.ndarray) -> np.ndarray:
+        """(n, 4) xyxy boxes in the letterbox's pixels → the same boxes in the source image's pixels."""
+        offset = np.array([self.left, self.top] * 2, dtype=np.float64)
+        return (np.asarray(boxes, dtype=np.float64).reshape(-1, 4) - offset) / self.scale
+
 
 def letterbox(width: int, height: int, size: int) -> Letterbox:
     scale = size / max(width, height)

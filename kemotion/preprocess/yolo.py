@@ -3,8 +3,9 @@
 The detector sees the image letterboxed to `detect_side` (its training size: `data.detector.image_size`), a batch
 of `batch_size` images per forward pass; its boxes are mapped back to full resolution, where the margin square is
 cut (from a decode just large enough for the crop, see `FaceCropper`). The detector is loaded once per process
-from `checkpoint` (a kemotion face-detector checkpoint or an ultralytics `.pt`, `kemotion.models.yolo.load_detector`)
-and the file's SHA-256 is a field, so the cache key changes whenever the weights do.
+from `checkpoint` (a kemotion face-detector checkpoint, or an ultralytics `.pt` with `trust_checkpoint=true`:
+`kemotion.models.yolo.load_detector`), and the file's SHA-256 is a field, so the cache key changes whenever the
+weights do.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class YoloCropper(FaceCropper):
     pick: PickRule = "confident"  # several faces: the most "confident", or the "largest"
     fallback: NoFace = "resize"  # no face: "resize" (the paper's whole-image baseline), "centre" square, or "drop"
     batch_size: int = field(default=8, metadata=CROP_NEUTRAL)  # images per detector forward pass
+    device: str = field(default="cpu", metadata=CROP_NEUTRAL)  # where the detector runs (cpu, cuda, mps)
+    trust_checkpoint: bool = field(default=False, metadata=CROP_NEUTRAL)  # allow a pickled ultralytics .pt
     name: str = "yolo"
     checkpoint_sha256: str = field(init=False)  # part of the cache key: new weights, new crops
 
@@ -55,17 +58,17 @@ class YoloCropper(FaceCropper):
         from ultralytics.utils.nms import non_max_suppression  # after kemotion's import: offline settings
 
         boxed = np.stack([ResizeCropper(size=self.detect_side, keep_aspect=True)(image) for image in batch])
-        tensor = torch.from_numpy(boxed).permute(0, 3, 1, 2).float() / 255
-        found = non_max_suppression(_detector(self.checkpoint, self.checkpoint_sha256)(tensor),
-                                    conf_thres=self.conf, iou_thres=self.iou)
+        tensor = torch.from_numpy(boxed).to(self.device).permute(0, 3, 1, 2).float() / 255
+        detector = _detector(self.checkpoint, self.checkpoint_sha256, self.device, self.trust_checkpoint)
+        found = non_max_suppression(detector(tensor), conf_thres=self.conf, iou_thres=self.iou)
         return [_unboxed(faces, image, self.detect_side) for faces, image in zip(found, batch, strict=True)]
 
 
 def _unboxed(faces: torch.Tensor, image: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
     """Detections in a side × side letterbox of `image` → (boxes in the image's pixels, scores)."""
     geometry = letterbox(image.shape[1], image.shape[0], side)
-    offset = np.array([geometry.left, geometry.top] * 2, dtype=np.float64)
-    return (faces[:, :4].double().numpy() - offset) / geometry.scale, faces[:, 4].double().numpy()
+    faces = faces.cpu().double().numpy()
+    return geometry.unmap_boxes(faces[:, :4]), faces[:, 4]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -81,8 +84,9 @@ def file_sha256(path: str | Path) -> str:
 
 
 @functools.cache
-def _detector(checkpoint: str, sha256: str) -> nn.Module:
-    """The detector in eval mode, loaded once per process and file version (a module cache: the cropper pickles)."""
+def _detector(checkpoint: str, sha256: str, device: str = "cpu", trust_checkpoint: bool = False) -> nn.Module:
+    """The detector in eval mode, loaded once per process, file version and device (a module cache: the cropper
+    pickles)."""
     from kemotion.models.yolo import load_detector
 
-    return load_detector(checkpoint)
+    return load_detector(checkpoint, trust_checkpoint).to(device)

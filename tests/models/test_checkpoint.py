@@ -73,7 +73,9 @@ def test_pickled_model_entries_load(tmp_path, source, wrap):
     path = tmp_path / "last.pt"
     torch.save(wrap(source), path)
     fresh = kemotionnet(**SMALL)
-    result = load_weights(fresh, path)
+    with pytest.raises(ValueError, match="last.pt holds pickled Python objects .* trust_checkpoint=true"):
+        load_weights(fresh, path)  # unpickling runs code: never unasked
+    result = load_weights(fresh, path, trust_checkpoint=True)
     assert torch.equal(outputs(fresh), outputs(source))
     assert len(result.loaded) == len(source.state_dict())
 
@@ -84,8 +86,9 @@ def test_builder_checkpoint_argument_loads(tmp_path, source):
     assert torch.equal(outputs(kemotionnet(**SMALL, checkpoint=str(path))), outputs(source))
 
 
-def test_lightning_checkpoint_with_pickled_hyperparameters_loads(tmp_path, source, caplog):
-    """Our LightningModule saves its optimizer partial in hyper_parameters: not loadable weights_only."""
+def test_a_checkpoint_with_pickled_objects_loads_only_when_trusted(tmp_path, source, caplog):
+    """A Lightning checkpoint whose hyper_parameters pickle an optimizer partial is not loadable weights_only (ours
+    keep it out: see test_classifier)."""
     checkpoint = {
         "state_dict": {f"net.{k}": v for k, v in source.state_dict().items()} | {"criterion.weight": torch.ones(7)},
         "hyper_parameters": {"optimizer": functools.partial(torch.optim.Adam, lr=1e-3)},
@@ -94,9 +97,11 @@ def test_lightning_checkpoint_with_pickled_hyperparameters_loads(tmp_path, sourc
     path = tmp_path / "last.ckpt"
     torch.save(checkpoint, path)
     fresh = kemotionnet(**SMALL)
+    with pytest.raises(ValueError, match="functools.partial"):
+        load_weights(fresh, path)
     with caplog.at_level(logging.WARNING, logger="kemotion.models.checkpoint"):
-        result = load_weights(fresh, path)
-    assert "weights_only=False" in caplog.text
+        result = load_weights(fresh, path, trust_checkpoint=True)
+    assert "as trust_checkpoint=true says" in caplog.text
     assert torch.equal(outputs(fresh), outputs(source))
     assert result.unexpected == ("criterion.weight",)
 

@@ -1,0 +1,28 @@
+"""python -m kemotion.export run=RUN format=onnx: a trained run as `classifier.onnx`, `face_detector.onnx` (YOLO-crop
+runs) and `pipeline.json` in `outputs/export/<time>/` (`project=`, `name=`), for `EmotionPipeline.from_export`.
+The work is `kemotion.inference.exporter`; options are in `kemotion/conf/export.yaml`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from kemotion.config import CONFIG_PATH
+
+FORMATS = ("onnx",)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
+def main(cfg: DictConfig) -> None:
+    from kemotion.inference.exporter import export_run
+
+    if cfg.format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {cfg.format!r}")
+    export_run(cfg.run, Path(HydraConfig.get().runtime.output_dir), opset=cfg.opset)
+
+
+if __name__ == "__main__":
+    main()

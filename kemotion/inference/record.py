@@ -1,0 +1,97 @@
+"""What a run records so that prediction prepares a photo exactly as training did, and how prediction reads it.
+
+`run.json` (written when a run starts, `kemotion.runs`) holds a `pipeline` entry: the run's resolved cropper config
+(the face-detector checkpoint filled in by the detector stage, with the file's SHA-256), the classifier network's
+config, its input size and normalisation. `read_run` finds that record and the checkpoint to load from a run folder
+or from a checkpoint inside one; whatever is missing is an error naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from kemotion.emotions import ENGLISH_NAMES
+from kemotion.runs import FINISHED, STARTED
+
+RECORD_KEY = "pipeline"
+RUN_DEPTH = 3  # a checkpoint lies this many folders below its run at most (checkpoints/<name>.ckpt)
+
+
+def pipeline_record(cfg: DictConfig) -> dict | None:
+    """The record of a classifier run's preprocessing and classifier; None for a run without a cropper (the face
+    detector's). Called after the detector stage, so a YOLO cropper's checkpoint is the real file."""
+    from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from kemotion.preprocess.yolo import file_sha256
+
+    cropper = OmegaConf.select(cfg, "datamodule.cropper")
+    if cropper is None or OmegaConf.select(cfg, "module.net") is None:
+        return None
+    cropper = OmegaConf.to_container(cropper, resolve=True)
+    checkpoint = cropper.get("checkpoint")
+    return {
+        "cropper": cropper,
+        "detector_sha256": file_sha256(checkpoint) if checkpoint else None,
+        "classifier": {"net": OmegaConf.to_container(cfg.module.net, resolve=True),
+                       "input_size": int(cfg.datamodule.image_size),
+                       "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "classes": list(ENGLISH_NAMES),
+    }
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    directory: Path  # the run folder
+    checkpoint: Path  # the classifier checkpoint to load
+    cropper: dict  # the cropper's config (`_target_` and its fields)
+    detector_sha256: str | None  # of the cropper's face-detector checkpoint, when it has one
+    classifier: dict  # net (its config), input_size, mean, std
+
+
+def read_run(run: str | Path) -> RunRecord:
+    """The record of a run folder (its best checkpoint, from result.json) or of a checkpoint inside a run folder."""
+    path = Path(run).expanduser().resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"run {path} not found: give a run folder (outputs/runs/...) or a classifier "
+                                "checkpoint inside one")
+    directory = path if path.is_dir() else _run_folder_of(path)
+    checkpoint = path if path.is_file() else _best_checkpoint(directory)
+    started = _read_json(directory / STARTED)
+    record = started.get(RECORD_KEY)
+    if not record:
+        raise ValueError(f"{directory / STARTED} records no pipeline (cropper, classifier input): the run was "
+                         "trained before kemotion recorded them, or it is not a classifier run; train it again")
+    return RunRecord(directory, checkpoint, record["cropper"], record.get("detector_sha256"), record["classifier"])
+
+
+def _run_folder_of(checkpoint: Path) -> Path:
+    for folder in list(checkpoint.parents)[:RUN_DEPTH]:
+        if (folder / STARTED).is_file():
+            return folder
+    raise FileNotFoundError(f"{checkpoint} is not inside a run folder: no {STARTED} in the {RUN_DEPTH} folders "
+                            "above it, so its preprocessing is unknown")
+
+
+def _best_checkpoint(directory: Path) -> Path:
+    if not (directory / FINISHED).is_file():
+        raise FileNotFoundError(f"{directory / FINISHED} not found: the run has not finished; give one of its "
+                                f"checkpoints instead (run={directory}/checkpoints/<name>.ckpt)")
+    best = _read_json(directory / FINISHED).get("best_checkpoint")
+    if not best:
+        raise ValueError(f"{directory / FINISHED} names no best checkpoint")
+    for candidate in (Path(best), directory / "checkpoints" / Path(best).name):  # the folder may have moved
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"the best checkpoint {best} that {directory / FINISHED} names is not there")
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: not a kemotion run folder")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error

@@ -1,0 +1,164 @@
+"""What prediction reads: an image file, a folder (recursive), a glob, a video file or a webcam, as a stream of
+`Frame`s decoded only when the pipeline asks (images: at the size it needs, EXIF applied; video: one frame at a time).
+
+A file that cannot be opened becomes a `Skip` with its reason, and the stream goes on; a source that is not there, a
+video that will not open or a folder without images is an error naming it.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kemotion.data import images
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One image or video frame, decoded on demand."""
+
+    source: str  # the file (or "webcam:N", "<array>")
+    index: int  # frame number in a video (every frame counted, strided or not); 0 for an image
+    width: int  # upright, full resolution
+    height: int
+    decode: Callable[[int | None], np.ndarray]  # max_side → upright RGB uint8 with long side >= max_side (or full)
+
+
+@dataclass(frozen=True)
+class Skip:
+    source: str
+    reason: str
+
+
+def image_frame(path: str | Path) -> Frame:
+    """A frame of an image file; BadImage when its header does not open."""
+    width, height = images.upright_size(path)
+    return Frame(str(path), 0, width, height, lambda side: images.load_rgb(path, max_side=side))
+
+
+def array_frame(array: np.ndarray, source: str = "<array>", index: int = 0, bgr: bool = False) -> Frame:
+    """A frame of an H×W×3 uint8 array, RGB unless `bgr` (OpenCV's order); greyscale H×W is accepted too."""
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+    elif array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise ValueError(f"{source}: need an H×W×3 uint8 image, got shape {array.shape} and dtype {array.dtype}")
+    elif bgr:
+        array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    array = np.ascontiguousarray(array)
+    return Frame(source, index, array.shape[1], array.shape[0], lambda side: array)
+
+
+def as_frame(image: str | Path | np.ndarray | object, bgr: bool = False) -> Frame:
+    """A path, a PIL image (EXIF applied) or a numpy array (RGB unless `bgr`) as a frame."""
+    if isinstance(image, str | Path):
+        return image_frame(image)
+    if isinstance(image, np.ndarray):
+        return array_frame(image, bgr=bgr)
+    from PIL import Image, ImageOps
+
+    if isinstance(image, Image.Image):
+        return array_frame(np.asarray(ImageOps.exif_transpose(image).convert("RGB")), source="<PIL image>")
+    raise TypeError(f"an image is a path, a PIL image or a numpy array, not a {type(image).__name__}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed SOURCE: image files (sorted), or one video / webcam."""
+
+    spec: str
+    files: tuple[Path, ...] = ()
+    video: str | int | None = None  # a video file or a webcam index
+
+    def __len__(self) -> int:
+        return len(self.files) if self.video is None else _frame_count(self.video)
+
+    def frames(self, vid_stride: int = 1, done: frozenset[str] = frozenset()) -> Iterator[Frame | Skip]:
+        """The frames, lazily; image files in `done` are left out (a resumed run)."""
+        if self.video is not None:
+            yield from video_frames(self.video, vid_stride)
+            return
+        for path in self.files:
+            if str(path) in done:
+                continue
+            try:
+                yield image_frame(path)
+            except images.BadImage as error:
+                yield Skip(str(path), f"{error.kind}: {error.reason}")
+
+
+def open_source(spec: str | int | Path) -> Source:
+    """SOURCE as the command takes it: a webcam index, a video, an image, a folder (recursive, any-case
+    extensions) or a glob."""
+    text = str(spec)
+    if text.isdigit():
+        return Source(text, video=int(text))
+    path = Path(text).expanduser()
+    if path.is_file():
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return Source(text, video=str(path))
+        return Source(text, files=(path,))
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}, any case)")
+        return Source(text, files=tuple(files))
+    if glob.has_magic(text):
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        if not files:
+            raise FileNotFoundError(f"no file matches {text}")
+        return Source(text, files=tuple(files))
+    raise FileNotFoundError(f"source {text} not found: give an image, a folder, a glob, a video "
+                            f"({', '.join(VIDEO_SUFFIXES)}) or a webcam index")
+
+
+def video_frames(video: str | int, vid_stride: int = 1) -> Iterator[Frame]:
+    """Every `vid_stride`-th frame of a video file or webcam, decoded one at a time."""
+    if vid_stride < 1:
+        raise ValueError(f"vid_stride must be >= 1, got {vid_stride}")
+    capture = _capture(video)
+    name = f"webcam:{video}" if isinstance(video, int) else str(video)
+    try:
+        index = 0
+        while capture.grab():
+            if index % vid_stride == 0:
+                ok, bgr = capture.retrieve()
+                if ok:
+                    yield array_frame(bgr, source=name, index=index, bgr=True)
+            index += 1
+    finally:
+        capture.release()
+
+
+def video_fps(video: str | int) -> float:
+    capture = _capture(video)
+    try:
+        return capture.get(cv2.CAP_PROP_FPS) or 25.0
+    finally:
+        capture.release()
+
+
+def _frame_count(video: str | int) -> int:
+    if isinstance(video, int):
+        return 0  # a webcam has no end
+    capture = _capture(video)
+    try:
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+
+
+def _capture(video: str | int) -> cv2.VideoCapture:
+    capture = cv2.VideoCapture(video)
+    if not capture.isOpened():
+        what = f"webcam {video}" if isinstance(video, int) else f"video {video}"
+        raise OSError(f"cannot open the {what}: not a video OpenCV can decode, or no such device")
+    return capture

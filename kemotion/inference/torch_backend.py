@@ -1,0 +1,72 @@
+"""The torch backend of `EmotionPipeline.from_run`: the run's cropper rebuilt from its record, and its classifier
+network with the checkpoint's weights (loaded with `weights_only=True`), fed by the training's eval transform."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from kemotion.data.transforms import eval_transform
+from kemotion.inference.record import RunRecord, read_run
+from kemotion.models.checkpoint import load_weights
+
+log = logging.getLogger(__name__)
+
+
+class TorchClassifier:
+    """n crops → (n, 7) probabilities: the run's eval transform, then the network on `device`."""
+
+    def __init__(self, net: nn.Module, input_size: int, device: str = "cpu", half: bool = False) -> None:
+        if half and not device.startswith(("cuda", "mps")):
+            raise ValueError(f"half=true needs a GPU (device=cuda or mps), not device={device}")
+        self.dtype = torch.float16 if half else torch.float32
+        self.device = torch.device(device)
+        self.net = net.to(self.device, self.dtype).eval()
+        self.transform = eval_transform(input_size)
+
+    def inputs(self, crops: list[np.ndarray]) -> torch.Tensor:
+        return torch.stack([self.transform(image=crop)["image"] for crop in crops])
+
+    @torch.inference_mode()
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.net(inputs.to(self.device, self.dtype)).float().cpu()
+
+    def __call__(self, crops: list[np.ndarray]) -> np.ndarray:
+        return torch.softmax(self.logits(self.inputs(crops)), dim=1).numpy()
+
+
+def load_run(run: str | Path, device: str = "cpu", conf: float | None = None, half: bool = False,
+             batch_size: int = 8) -> tuple[object, TorchClassifier]:
+    """The cropper and the classifier a run recorded (`kemotion.inference.record`)."""
+    record = read_run(run)
+    log.info("Run %s, classifier checkpoint %s", record.directory, record.checkpoint)
+    return load_cropper(record, device, conf, batch_size), TorchClassifier(
+        load_network(record), record.classifier["input_size"], device, half)
+
+
+def load_cropper(record: RunRecord, device: str = "cpu", conf: float | None = None, batch_size: int = 8):
+    """The run's cropper; a face detector's file must be the one the run was trained with (its SHA-256)."""
+    config = dict(record.cropper)
+    if record.detector_sha256 is not None:  # a face-detector cropper: runtime settings that never change a crop
+        config |= {"device": device, "batch_size": batch_size} | ({"conf": conf} if conf is not None else {})
+    cropper = instantiate(config)
+    found = getattr(cropper, "checkpoint_sha256", None)
+    if record.detector_sha256 is not None and found != record.detector_sha256:
+        raise ValueError(f"the face detector {config['checkpoint']} is not the one run {record.directory} was "
+                         f"trained with (SHA-256 {found}, recorded {record.detector_sha256})")
+    return cropper
+
+
+def load_network(record: RunRecord) -> nn.Module:
+    """The classifier network built from its recorded config, with every tensor from the checkpoint."""
+    config = record.classifier["net"]
+    net = instantiate({**config, "checkpoint": None} if "checkpoint" in config else config)  # trained weights below
+    loaded = load_weights(net, record.checkpoint)
+    if loaded.missing or loaded.skipped_shape:
+        raise ValueError(f"{record.checkpoint} does not hold the whole classifier of {record.directory}: {loaded}")
+    return net.eval()

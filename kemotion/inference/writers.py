@@ -1,0 +1,154 @@
+"""What `kemotion.predict` writes, as it goes: `predictions.jsonl` (a line per image or video frame),
+`predictions.csv` (a row per face), `skipped.csv` (a file that could not be read, and why), and annotated images
+(or an annotated video): each face's box and `기쁨 happy 0.93` in NanumGothic (bundled with koreanize-matplotlib).
+
+Lines and rows are appended and flushed batch by batch, so a killed run keeps every finished image; `done_sources`
+reads them back to resume (a torn last line is dropped and its image done again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from kemotion.emotions import ENGLISH_NAMES
+from kemotion.inference.pipeline import Face, Prediction
+from kemotion.inference.sources import Skip
+from kemotion.io import atomic_write
+
+PREDICTIONS, ROWS, SKIPPED = "predictions.jsonl", "predictions.csv", "skipped.csv"
+BOX_FIELDS = ["x1", "y1", "x2", "y2"]
+ROW_FIELDS = ["source", "frame", "face", *BOX_FIELDS, "detector_confidence", "label", "label_ko",
+              *(f"p_{name}" for name in ENGLISH_NAMES)]
+BOX_COLOUR = (255, 64, 64)
+LABEL_SIZE = 0.035  # label text height as a fraction of the image's shorter side
+
+
+def prediction_line(prediction: Prediction) -> dict:
+    frame = prediction.frame
+    return {"source": frame.source, "frame": frame.index, "width": frame.width, "height": frame.height,
+            "faces": [face.as_dict() for face in prediction.faces]}
+
+
+def face_rows(prediction: Prediction) -> list[dict]:
+    frame = prediction.frame
+    return [{"source": frame.source, "frame": frame.index, "face": number,
+             **dict(zip(BOX_FIELDS, face.box, strict=True)), "detector_confidence": face.detector_confidence,
+             "label": face.label, "label_ko": face.label_ko,
+             **{f"p_{name}": p for name, p in face.probabilities.items()}}
+            for number, face in enumerate(prediction.faces)]
+
+
+def done_sources(directory: Path) -> frozenset[str]:
+    """The image files a previous run in `directory` finished (predicted or skipped)."""
+    done = set()
+    if (directory / PREDICTIONS).exists():
+        for line in (directory / PREDICTIONS).read_text(encoding="utf-8").splitlines():
+            try:
+                done.add(json.loads(line)["source"])
+            except (ValueError, KeyError):
+                break  # the torn last line of a killed run
+    if (directory / SKIPPED).exists():
+        with open(directory / SKIPPED, encoding="utf-8", newline="") as handle:
+            done.update(row["source"] for row in csv.DictReader(handle))
+    return frozenset(done)
+
+
+class PredictionWriter(contextlib.ExitStack):
+    """Appends each prediction to the tables (and draws it, when `save`) as it comes; a context manager."""
+
+    def __init__(self, directory: Path, save: bool = True, root: Path | None = None, resume: bool = False,
+                 fps: float | None = None) -> None:
+        super().__init__()
+        self.directory, self.save, self.root, self.fps = directory, save, root, fps
+        directory.mkdir(parents=True, exist_ok=True)
+        if resume:
+            _drop_torn_line(directory / PREDICTIONS)
+        mode = "a" if resume else "w"
+        self._lines = self.enter_context(open(directory / PREDICTIONS, mode, encoding="utf-8"))  # noqa: SIM115 (the stack closes it)
+        self._rows = self._csv(directory / ROWS, ROW_FIELDS, mode)
+        self._skips = self._csv(directory / SKIPPED, ["source", "reason"], mode)
+        self._video: cv2.VideoWriter | None = None
+        self.callback(self._release_video)
+
+    def write(self, result: Prediction | Skip) -> None:
+        if isinstance(result, Skip):
+            self._skips.writerow({"source": result.source, "reason": result.reason})
+            return
+        self._rows.writerows(face_rows(result))
+        self._lines.write(json.dumps(prediction_line(result), ensure_ascii=False) + "\n")  # last: the done-marker
+        if self.save:
+            self._draw(result)
+
+    def flush(self) -> None:
+        for handle in self._handles:
+            handle.flush()
+
+    def _csv(self, path: Path, fields: list[str], mode: str) -> csv.DictWriter:
+        fresh = mode == "w" or not path.exists()
+        handle = self.enter_context(open(path, mode, encoding="utf-8", newline=""))  # noqa: SIM115
+        self._handles = [*getattr(self, "_handles", [self._lines]), handle]
+        writer = csv.DictWriter(handle, fields)
+        if fresh:
+            writer.writeheader()
+        return writer
+
+    def _release_video(self) -> None:
+        if self._video is not None:
+            self._video.release()
+
+    def _draw(self, prediction: Prediction) -> None:
+        frame = prediction.frame
+        picture = annotate(frame.decode(None), prediction.faces)
+        if self.fps is not None:  # a video source: one annotated video
+            if self._video is None:
+                self._video = cv2.VideoWriter(str(self.directory / "annotated.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
+                                              self.fps, (frame.width, frame.height))
+            self._video.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+            return
+        source = Path(frame.source)
+        relative = source.relative_to(self.root) if self.root and source.is_relative_to(self.root) else source.name
+        with atomic_write((self.directory / "annotated" / relative).with_suffix(".jpg"), "wb") as handle:
+            Image.fromarray(picture).save(handle, "JPEG", quality=90)
+
+
+def annotate(image: np.ndarray, faces: list[Face]) -> np.ndarray:
+    """A copy of an RGB image with each face's box and `기쁨 happy 0.93` drawn on it."""
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    font = _font(max(10, round(min(picture.size) * LABEL_SIZE)))
+    width = max(2, round(min(picture.size) / 200))
+    for face in faces:
+        x1, y1, x2, y2 = face.box
+        draw.rectangle((x1, y1, x2, y2), outline=BOX_COLOUR, width=width)
+        text = f"{face.label_ko} {face.label} {face.confidence:.2f}"
+        left, top, right, bottom = draw.textbbox((x1, y1), text, font=font, anchor="lb")
+        if top < 0:  # no room above the box: write inside it
+            left, top, right, bottom = draw.textbbox((x1, y1), text, font=font, anchor="lt")
+        draw.rectangle((left, top, right, bottom), fill=BOX_COLOUR)
+        draw.text((left, top), text, fill=(255, 255, 255), font=font, anchor="lt")
+    return np.asarray(picture)
+
+
+@functools.cache
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """NanumGothic from koreanize-matplotlib's package folder (found without importing matplotlib)."""
+    package = importlib.util.find_spec("koreanize_matplotlib").submodule_search_locations[0]
+    return ImageFont.truetype(str(Path(package) / "fonts" / "NanumGothic.ttf"), size)
+
+
+def _drop_torn_line(path: Path) -> None:
+    """A killed run may leave half a line at the end of the JSON lines; cut it off before appending."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])

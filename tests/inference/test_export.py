@@ -1,0 +1,89 @@
+"""`python -m kemotion.export` and `EmotionPipeline.from_export`: onnxruntime agrees with torch, without torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from kemotion import EmotionPipeline
+from kemotion.data.manifest import load_or_build
+from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
+from kemotion.inference.exporter import DecodedHead, export_run
+from kemotion.inference.onnx import DETECTOR_FILE, classifier_inputs, session
+from kemotion.models.yolo import load_detector
+from tests.inference.conftest import recorded_run
+
+pytest.importorskip("onnxruntime", reason="the export extra: pip install -e '.[export]' (make install does)")
+
+LOGIT_TOLERANCE = 1e-4
+BOX_TOLERANCE = 0.5  # pixels
+
+
+@pytest.fixture(scope="module")
+def yolo_export(tmp_path_factory):
+    root = tmp_path_factory.mktemp("yolo")
+    run = recorded_run(root, "yolo_kemo", ["preprocess.conf=0.0", "data.detector.image_size=64"])
+    return run, export_run(run, root / "export")
+
+
+def test_the_onnx_classifier_and_detector_match_torch(yolo_export, tiny_aihub):
+    run, export = yolo_export
+    torch_pipe, onnx_pipe = EmotionPipeline.from_run(run), EmotionPipeline.from_export(export)
+    crops = [np.random.default_rng(seed).integers(0, 256, (64, 64, 3), dtype=np.uint8) for seed in range(5)]
+    inputs = torch_pipe.classify.inputs(crops)
+    np.testing.assert_allclose(onnx_pipe.classify.logits(inputs.numpy()), torch_pipe.classify.logits(inputs).numpy(),
+                               atol=LOGIT_TOLERANCE, rtol=0)
+
+    images = torch.rand(3, 3, 64, 64)
+    with torch.inference_mode():
+        expected = DecodedHead(load_detector(torch_pipe.cropper.checkpoint))(images).numpy()
+    detector = session(export / DETECTOR_FILE)
+    found = detector.run(None, {"images": images.numpy()})[0]
+    assert found.shape == expected.shape == (3, 5, found.shape[2])  # a batch of 3 through a graph exported with 2
+    np.testing.assert_allclose(found[:, :4], expected[:, :4], atol=BOX_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(found[:, 4], expected[:, 4], atol=LOGIT_TOLERANCE, rtol=0)
+
+    photos = sorted(tiny_aihub.rglob("*.jpg"))[:4]
+    for ours, theirs in zip(torch_pipe.predict(photos), onnx_pipe.predict(photos), strict=True):
+        assert len(ours) == len(theirs) > 0 and [f.label for f in ours] == [f.label for f in theirs]
+        np.testing.assert_allclose([f.box for f in ours], [f.box for f in theirs], atol=BOX_TOLERANCE, rtol=0)
+
+
+def test_the_onnx_input_transform_is_the_eval_transform():
+    crops = [np.random.default_rng(seed).integers(0, 256, (80, 80, 3), dtype=np.uint8) for seed in range(3)]
+    expected = torch.stack([eval_transform(32)(image=crop)["image"] for crop in crops]).numpy()
+    np.testing.assert_allclose(classifier_inputs(crops, 32, IMAGENET_MEAN, IMAGENET_STD), expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_exported_pipeline_gives_the_torch_pipelines_labels(trained_opencv_run, tmp_path):
+    run, cfg = trained_opencv_run
+    export = export_run(run, tmp_path / "export")
+    assert sorted(p.name for p in export.iterdir()) == ["classifier.onnx", "pipeline.json"]  # no detector to export
+    manifest = load_or_build(  # the run's own test images
+        instantiate(cfg.data.source).prepare(), instantiate(cfg.data.selection), cfg.paths.cache_dir)
+    photos = manifest.classification.query("split == 'test'")["path"].tolist()
+    ours = EmotionPipeline.from_run(run).predict(photos)
+    theirs = EmotionPipeline.from_export(export).predict(photos)
+    assert [[f.label for f in faces] for faces in ours] == [[f.label for f in faces] for faces in theirs]
+    assert [[f.box for f in faces] for faces in ours] == [[f.box for f in faces] for faces in theirs]  # same Haar
+
+
+def test_from_export_never_imports_torch(yolo_export, tiny_aihub):
+    _, export = yolo_export
+    photo = sorted(tiny_aihub.rglob("*.jpg"))[0]
+    code = (f"import sys, kemotion; from kemotion import EmotionPipeline; "
+            f"faces = EmotionPipeline.from_export({str(export)!r})({str(photo)!r}); "
+            "assert faces and 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m); print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_a_folder_that_is_no_export_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'pipeline.json'} not found"):
+        EmotionPipeline.from_export(tmp_path)
