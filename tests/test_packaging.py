@@ -4,6 +4,7 @@ packaged configs and runs `python -m kemotion.train +experiment=resize_kemo` fro
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import venv
@@ -17,6 +18,7 @@ from tests.conftest import TINY_DATA
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+NOT_SOURCE = (".git", ".venv", ".cache", "data", "outputs", "build", "*.egg-info", "__pycache__", ".pytest_cache")
 TORCH_PAIR = ("torch==2.14.1", "torchvision==0.29.1")  # the Makefile's pair: the one with a CPU torchvision here
 
 
@@ -27,8 +29,9 @@ def _run(command: list, cwd: Path, timeout: int) -> subprocess.CompletedProcess:
 
 
 def test_a_wheel_in_a_clean_venv_trains_resize_kemo_from_anywhere(tmp_path):
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", ROOT],
-         cwd=tmp_path, timeout=600)
+    source = shutil.copytree(ROOT, tmp_path / "source", symlinks=True, ignore=shutil.ignore_patterns(*NOT_SOURCE))
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", source],
+         cwd=tmp_path, timeout=600)  # built from a copy: setuptools leaves build/ and *.egg-info beside the sources
     (wheel,) = (tmp_path / "dist").glob("kemotion-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"kemotion/conf/train.yaml", "kemotion/conf/model/_classifier.yaml", "kemotion/conf/experiment/table5.yaml",

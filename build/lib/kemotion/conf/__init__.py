@@ -1,1 +1,0 @@
-"""kemotion's Hydra configs, shipped inside the package (found as `pkg://kemotion.conf`, see `kemotion.config`)."""
