@@ -100,7 +100,7 @@ def build(dataset_root: Path, selection: Selection, directory: Path) -> Manifest
     images = aihub.index_images(dataset_root, report)
     by_class = _candidates_by_class(records, images, report)
     wanted = selection.n_per_class * len(EMOTIONS) + selection.n_detector
-    with tqdm(total=wanted, desc="manifest: probing images and face boxes", unit="img") as progress:
+    with tqdm(total=wanted, desc="probing images and face boxes for the manifest", unit="img") as progress:
         resolver = _Resolver(images, report, selection.workers, progress)
         classification = []
         for emotion in EMOTIONS:

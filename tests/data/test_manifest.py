@@ -188,4 +188,4 @@ def test_symlinked_image_folders_are_read_and_a_link_loop_is_reported(tiny_aihub
 def test_the_manifest_build_shows_a_progress_bar(tiny_aihub, tmp_path, capsys):
     load_or_build(tiny_aihub, Selection(n_per_class=3, min_agreement=0, n_detector=7), tmp_path)
     err = capsys.readouterr().err
-    assert "manifest: probing images and face boxes" in err and "28/28" in err  # 7 × 3 classified + 7 detector
+    assert "probing images and face boxes for the manifest" in err and "28/28" in err  # 7 × 3 classified + 7 detector
