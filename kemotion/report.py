@@ -176,10 +176,6 @@ def _paper(preprocess: str, model: str) -> str:
     return "–" if mean is None else f"{mean:.2f} ± {std:.2f}"
 
 
-if __name__ == "__main__":
-    main()
-
-
 def leakage_table(random: Table5Report, subject: Table5Report) -> pd.DataFrame:
     """Per cell run on both splits: test accuracy mean and std on each, and the gap (random − subject)."""
     both = random.table.merge(subject.table, on=["preprocess", "model"], suffixes=("_random", "_subject"))
@@ -202,3 +198,7 @@ def _split(row, split: str) -> SimpleNamespace:
 def _write_markdown(path: Path, text: str) -> None:
     with atomic_write(path, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
