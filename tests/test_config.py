@@ -162,3 +162,13 @@ def test_context_experiment_reads_faces_and_scenes(tmp_path, model, scene, backg
     module = instantiate(cfg.model)
     assert (module.net.scene is not None, cfg.datamodule.num_backgrounds) == (scene, backgrounds)
     assert (module.hparams.background_weight > 0) == bool(backgrounds)
+
+
+def test_context_ablation_is_one_multirun_of_the_three_variants(tmp_path):
+    from kemotion.sweep import sweep_jobs
+
+    cfg = compose_config(tmp_path, ["+experiment=context_ablation", "logger=csv"])
+    assert cfg.datamodule._target_ == "kemotion.datamodules.context.ContextDataModule"
+    jobs = sweep_jobs(cfg)
+    assert len(jobs) == 9 and {job[0] for job in jobs} == {
+        "model=context_kemo_face", "model=context_kemo_scene", "model=context_kemo"}
