@@ -53,7 +53,7 @@ def test_context_kemo_trains_and_records_its_cell(tmp_path):
                                     "+trainer.enable_progress_bar=false"])
     metrics, _ = train(cfg)
     record = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert record["cell"] == {"preprocess": "opencv", "model": "context_kemo", "seed": cfg.seed}
+    assert record["cell"] == {"preprocess": "opencv", "model": "context_kemo", "split": "random", "seed": cfg.seed}
     assert 0 <= metrics["test/acc"] <= 1 and metrics["train/background_loss"] > 0
     assert sum(map(sum, record["confusion"])) == int((pd.read_csv(next(
         (tmp_path / ".cache" / "manifests").glob("*/classification.csv")))["split"] == "test").sum())

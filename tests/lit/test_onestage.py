@@ -89,7 +89,7 @@ def test_onestage_emotion_trains_and_records_a_table5_row(tmp_path, detector):
     metrics, best = train(cfg)
     assert best and "val_acc" in best
     record = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert record["cell"] == {"preprocess": "onestage", "model": detector, "seed": cfg.seed}
+    assert record["cell"] == {"preprocess": "onestage", "model": detector, "split": "random", "seed": cfg.seed}
     (manifest,) = (tmp_path / ".cache" / "manifests").glob("*/classification.csv")
     n_test = int((pd.read_csv(manifest)["split"] == "test").sum())
     # every test image of the Table 5 cells is answered: with a face (the confusion matrix) or without one
