@@ -50,6 +50,12 @@ def main() -> None:
     cv2.setNumThreads(1)
     work = Path(tempfile.mkdtemp(prefix="kemotion-bench-"))
     run = args.run or _demo_like_run(work)
+    if not args.memory_only:
+        _speed(args, run, work)
+    _memory(args, run, work)
+
+
+def _speed(args: argparse.Namespace, run: Path, work: Path) -> None:
     folder = SyntheticAIHub(args.cache / "benchmarks" / f"predict_{args.long_side}", seed=5, n_subjects=6,
                             images_per_class=args.images_per_class, long_side=args.long_side).prepare()
     paths = sorted(folder.rglob("*.jpg"))
@@ -82,6 +88,9 @@ def main() -> None:
         _row(f"face detector, 8 × {side} px (img/s)", torch_rate,
              8 / _seconds(lambda: runner.run(None, {"images": boxed}), args.repeats), ONNX_GOAL, "torch", "onnx")
 
+
+
+def _memory(args: argparse.Namespace, run: Path, work: Path) -> None:
     big = SyntheticAIHub(args.cache / "benchmarks" / "predict_4000", seed=6, n_subjects=2, images_per_class=2,
                          long_side=4000).prepare()
     originals = sorted(big.rglob("*.jpg"))[:10]
@@ -106,7 +115,7 @@ def _peak_rss(run: Path, folder: Path, out: Path) -> tuple[float, int]:
             "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
             "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     command = [sys.executable, "-m", "kemotion.predict", f"run={run}", f"source={folder}", "save=false",
-               f"project={out.parent}", f"name={out.name}", "hydra/job_logging=disabled"]
+               f"project={out.parent}", f"name={out.name}"]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     seconds, peak = subprocess.run([sys.executable, "-c", code, *command], check=True, capture_output=True,
                                    text=True, env=env).stdout.split()
@@ -145,6 +154,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--images-per-class", type=int, default=4)
     parser.add_argument("--many", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--memory-only", action="store_true", help="only the peak RSS of 10 and --many images")
     return parser.parse_args()
 
 

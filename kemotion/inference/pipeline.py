@@ -109,7 +109,7 @@ class EmotionPipeline:
 
     def _classified(self, frames: list[Frame], decoded: list[np.ndarray]) -> Iterator[Prediction]:
         crops = frame_crops(self.cropper, frames, decoded, self.conf, self.max_faces)
-        flat = [crop for frame_crops_ in crops for crop in frame_crops_]
+        flat = [crop for per_frame in crops for crop in per_frame]
         probabilities = iter(self.classify([crop.image for crop in flat]) if flat else [])
         for frame, found in zip(frames, crops, strict=True):
             yield Prediction(frame, [_face(crop.box, crop.score, next(probabilities)) for crop in found])

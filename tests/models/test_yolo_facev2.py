@@ -213,8 +213,10 @@ def test_ultralytics_format_checkpoint_loads_and_reports(tmp_path, facev2_n, cap
     path = tmp_path / "best.pt"
     torch.save({"epoch": -1, "model": copy.deepcopy(facev2_n).half(), "ema": None, "train_args": {}}, path)
     model = build_detector("yolo-facev2", scale="n")
+    with pytest.raises(ValueError, match="best.pt holds pickled Python objects"):
+        load_weights(model, path)  # a pickled model runs code when loaded: only on request
     with caplog.at_level(logging.INFO, logger="kemotion.models.checkpoint"):
-        result = load_weights(model, path, trust_checkpoint=True)  # a pickled model: only when trusted
+        result = load_weights(model, path, trust_checkpoint=True)
     tensors = len(facev2_n.state_dict())
     assert len(result.loaded) == tensors and (result.skipped_shape, result.missing) == ((), ())
     assert f"loaded {tensors} tensors" in caplog.text

@@ -84,8 +84,10 @@ def test_a_real_detector_checkpoint_runs(tmp_path):
 
     path = tmp_path / "yolov8n_faces.pt"
     torch.save({"model": build_detector("yolov8n.yaml", num_classes=1)}, path)  # an ultralytics-format file
-    cropper = YoloCropper(str(path), size=48, detect_side=64, conf=0.0, trust_checkpoint=True)  # a pickled model
     image = np.random.default_rng(0).integers(0, 255, (90, 120, 3), np.uint8)
+    with pytest.raises(ValueError, match="yolov8n_faces.pt holds pickled Python objects .* trust_checkpoint=true"):
+        YoloCropper(str(path), size=48, detect_side=64, conf=0.0).detect(image)  # unpickling runs code: opt in
+    cropper = YoloCropper(str(path), size=48, detect_side=64, conf=0.0, trust_checkpoint=True)
     boxes, scores = cropper.detect(image)
     assert boxes.shape[1] == 4 and len(boxes) == len(scores) > 0  # conf 0: an untrained net still proposes boxes
     assert cropper(image).shape == (48, 48, 3)
