@@ -41,3 +41,13 @@ def test_a_runtime_setting_changes_no_run_or_detector_key(tmp_path, change):
     assert settings_key(changed) == settings_key(base)
     assert (detector_stage.detector_key(detector_stage.detector_run(changed), changed)
             == detector_stage.detector_key(detector_stage.detector_run(base), base))
+
+
+def test_the_table5_sweep_reuses_the_demos_face_detector(tmp_path):
+    """table5 keeps a real last.ckpt for its classifier runs; the face detector behind its yolo cells is the one
+    `make demo` (+experiment=yolo_kemo) trained, not a second one."""
+    demo = compose_config(tmp_path, ["+experiment=yolo_kemo"])
+    cell = compose_config(tmp_path, ["+experiment=table5", "preprocess=yolo", "model=kemotionnet", "seed=1"])
+    assert cell.callbacks.model_checkpoint.save_last != demo.callbacks.model_checkpoint.save_last
+    assert (detector_stage.detector_key(detector_stage.detector_run(cell), cell)
+            == detector_stage.detector_key(detector_stage.detector_run(demo), demo))
