@@ -74,8 +74,9 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[s
     if trainer.is_global_zero:
         folder.start(cell, pipeline_record(cfg))
 
+    also = {name: instantiate(config) for name, config in (cfg.get("also_test") or {}).items()}
     try:
-        before = _test(trainer, model, datamodule, None) if cfg.get("test_before_fit") else None
+        before = _tests(trainer, model, datamodule, None, also) if cfg.get("test_before_fit") else None
         if cfg.get("train"):
             if resume:
                 log.info("Resuming training from %s", resume)
@@ -83,14 +84,14 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[s
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         best = tested or (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else "") or None
         if cfg.get("test"):
-            metrics.update(_test(trainer, model, datamodule, best))
+            metrics.update(_tests(trainer, model, datamodule, best, also))
         if before is not None:
             log.info("Before and after training:\n%s", before_after_table(before, metrics, cfg.get("compare") or []))
     except BaseException as error:
         _finish(loggers, exit_code=1)  # marked failed in W&B; the next job of a sweep still gets a run of its own
         # Hydra keeps a failed job's exception until the sweep ends, and its traceback would keep this run's model,
         # optimizer and data alive with it (23 GB after nine failed jobs): keep the lines, drop the locals.
-        del datamodule, model, trainer, callbacks, loggers
+        del datamodule, model, trainer, callbacks, loggers, also
         traceback.clear_frames(error.__traceback__)
         raise
     record = None
@@ -108,9 +109,29 @@ def _run_id(logger: DictConfig, folder: RunFolder) -> dict[str, str]:
     return {"id": folder.run_id()} if "id" in logger and logger.id is None else {}
 
 
+def _tests(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule, checkpoint: str | None,
+           also: dict[str, L.LightningDataModule]) -> dict[str, float]:
+    """Test `checkpoint` (None: the current weights) on the run's data, then on each `also_test` data, whose metrics
+    are named `<name>/test/...` (Table 4's WIDER val beside the Korean faces). The loggers get those under their
+    names too, never as a second `test/map` that would overwrite the run's own."""
+    metrics = _test(trainer, model, datamodule, checkpoint)
+    loggers, trainer.loggers = trainer.loggers, []
+    try:
+        for name, data in also.items():
+            found = _test(trainer, model, data, checkpoint)
+            metrics |= {f"{name}/{key}": value for key, value in found.items() if key.startswith("test/")}
+    finally:
+        trainer.loggers = loggers
+    named = {key: value for key, value in metrics.items() if key.split("/")[0] in also}
+    for logger in loggers if named else []:
+        logger.log_metrics(named, step=trainer.global_step)
+        logger.save()  # the trainer flushed its own at the end of its test; these come after
+    return metrics
+
+
 def _test(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule,
           checkpoint: str | None) -> dict[str, float]:
-    log.info("Testing %s", checkpoint or "the current weights")
+    log.info("Testing %s on %s", checkpoint or "the current weights", type(datamodule).__name__)
     trainer.test(model, datamodule=datamodule, ckpt_path=checkpoint)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 

@@ -69,7 +69,8 @@ def test_face_detector_trains_on_the_detector_subset_and_reports_map(tmp_path, c
 
 
 def test_detector_table4_prints_the_before_and_after_rows(tmp_path, caplog):
-    cfg = compose_config(tmp_path, ["+experiment=detector_table4", *TINY_DETECTOR, "detector.freeze_backbone_epochs=1"])
+    cfg = compose_config(tmp_path, ["+experiment=detector_table4", *TINY_DETECTOR, "detector.freeze_backbone_epochs=1",
+                                    "~detector_data@also_test.wider"])  # WIDER val too: tests/test_wider_pretraining.py
     with caplog.at_level(logging.INFO):
         metrics, _ = train(cfg)
     table = caplog.text[caplog.text.index("Before and after training"):]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
 import pytest
 
 from kemotion.training import train
@@ -15,6 +16,10 @@ TINY_WIDER = ["logger=csv", "detector_data.source.n_train=8", "detector_data.sou
               "detector_data.source.long_side=160", "detector_data.source.workers=1", "detector_data.image_size=64",
               "detector_data.batch_size=4", "detector.epochs=1", "data.num_workers=0", "data.crop_workers=1",
               "+trainer.enable_progress_bar=false"]
+
+
+WIDER_VAL_TOO = [o.replace("detector_data.", "also_test.wider.", 1)  # the same tiny set, scored before and after
+                 for o in TINY_WIDER if o.startswith("detector_data.")]
 
 
 def test_pretraining_on_wider_feeds_table4_with_wider_and_coco_rows(tmp_path, caplog):
@@ -30,10 +35,16 @@ def test_pretraining_on_wider_feeds_table4_with_wider_and_coco_rows(tmp_path, ca
     table4 = compose_config(tmp_path / "table4", [
         "+experiment=detector_table4", f"detector.pretrained={best}", "detector.freeze_backbone_epochs=1", *TINY_DATA,
         "logger=csv", "data.detector.image_size=64", "data.detector.batch_size=4", "data.detector.epochs=1",
-        "+trainer.enable_progress_bar=false"])
+        "+trainer.enable_progress_bar=false", *WIDER_VAL_TOO])
     with caplog.at_level(logging.INFO):
         after, _ = train(table4)
     assert "loaded" in caplog.text and str(best) in caplog.text  # the WIDER detector is the start
-    table = caplog.text[caplog.text.index("Before and after training"):]
-    assert "| weights | test/map | test/map50 |" in table  # AI-Hub has no WIDER ground truth: COCO columns only
-    assert f"| trained | {after['test/map']:.4f}" in table
+    table = caplog.text[caplog.text.index("Before and after training"):].splitlines()
+    # the Korean faces' COCO mAP (no WIDER ground truth there), then WIDER val's COCO mAP and easy / medium / hard AP
+    assert table[1] == ("| weights | test/map | test/map50 | wider/test/map | wider/test/map50 | wider/test/wider_easy"
+                        " | wider/test/wider_medium | wider/test/wider_hard |")
+    assert table[4].startswith(f"| trained | {after['test/map']:.4f}")
+    assert f"{after['wider/test/wider_hard']:.4f}" in table[4] and "wider/test/wider_easy" in after
+    logged = pd.read_csv(next((tmp_path / "table4").rglob("metrics.csv")))
+    assert logged["test/map"].notna().sum() == 2  # before and after on Korean faces: WIDER's never logged as test/map
+    assert logged["wider/test/map"].notna().sum() == 2 and "wider/test/wider_easy" in logged
