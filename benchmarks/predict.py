@@ -98,7 +98,7 @@ def _memory(args: argparse.Namespace, run: Path, work: Path) -> None:
         linked = work / f"folder_{count}"
         linked.mkdir()
         for i in range(count):
-            (linked / f"{i:05d}_{originals[i % 10].name}").symlink_to(originals[i % 10])
+            (linked / f"{i:05d}_{originals[i % 10].name}").symlink_to(originals[i % 10].resolve())
         seconds, peak = _peak_rss(run, linked, work / f"out_{count}")
         print(f"peak RSS, {count} images of 4000 px: {peak / 1024:.0f} MB ({count / seconds:.1f} img/s)")
 

@@ -3,7 +3,9 @@
 (or an annotated video): each face's box and `기쁨 happy 0.93` in NanumGothic (bundled with koreanize-matplotlib).
 
 Lines and rows are appended and flushed batch by batch, so a killed run keeps every finished image; `done_sources`
-reads them back to resume (a torn last line is dropped and its image done again).
+reads them back to resume (a torn last line is dropped and its image done again). A JSON line is an image's
+done-marker: on resume the CSV is written again from the finished lines, so a kill between an image's rows and its
+line (or a line flushed before its rows) leaves no duplicate and no missing row.
 """
 
 from __future__ import annotations
@@ -38,24 +40,30 @@ def prediction_line(prediction: Prediction) -> dict:
             "faces": [face.as_dict() for face in prediction.faces]}
 
 
-def face_rows(prediction: Prediction) -> list[dict]:
-    frame = prediction.frame
-    return [{"source": frame.source, "frame": frame.index, "face": number,
-             **dict(zip(BOX_FIELDS, face.box, strict=True)), "detector_confidence": face.detector_confidence,
-             "label": face.label, "label_ko": face.label_ko,
-             **{f"p_{name}": p for name, p in face.probabilities.items()}}
-            for number, face in enumerate(prediction.faces)]
+def face_rows(line: dict) -> list[dict]:
+    """The CSV rows of a JSON line (`prediction_line`): one per face."""
+    return [{"source": line["source"], "frame": line["frame"], "face": number,
+             **dict(zip(BOX_FIELDS, face["box"], strict=True)), "detector_confidence": face["detector_confidence"],
+             "label": face["label"], "label_ko": face["label_ko"],
+             **{f"p_{name}": p for name, p in face["probabilities"].items()}}
+            for number, face in enumerate(line["faces"])]
+
+
+def finished_lines(directory: Path) -> list[dict]:
+    """The JSON lines a previous run in `directory` wrote, up to a torn last line."""
+    lines = []
+    if (directory / PREDICTIONS).exists():
+        for text in (directory / PREDICTIONS).read_text(encoding="utf-8").splitlines():
+            try:
+                lines.append(json.loads(text))
+            except ValueError:
+                break  # the torn last line of a killed run
+    return lines
 
 
 def done_sources(directory: Path) -> frozenset[str]:
     """The image files a previous run in `directory` finished (predicted or skipped)."""
-    done = set()
-    if (directory / PREDICTIONS).exists():
-        for line in (directory / PREDICTIONS).read_text(encoding="utf-8").splitlines():
-            try:
-                done.add(json.loads(line)["source"])
-            except (ValueError, KeyError):
-                break  # the torn last line of a killed run
+    done = {line["source"] for line in finished_lines(directory)}
     if (directory / SKIPPED).exists():
         with open(directory / SKIPPED, encoding="utf-8", newline="") as handle:
             done.update(row["source"] for row in csv.DictReader(handle))
@@ -72,6 +80,7 @@ class PredictionWriter(contextlib.ExitStack):
         directory.mkdir(parents=True, exist_ok=True)
         if resume:
             _drop_torn_line(directory / PREDICTIONS)
+            _rows_again(directory)
         mode = "a" if resume else "w"
         self._lines = self.enter_context(open(directory / PREDICTIONS, mode, encoding="utf-8"))  # noqa: SIM115 (the stack closes it)
         self._rows = self._csv(directory / ROWS, ROW_FIELDS, mode)
@@ -83,8 +92,9 @@ class PredictionWriter(contextlib.ExitStack):
         if isinstance(result, Skip):
             self._skips.writerow({"source": result.source, "reason": result.reason})
             return
-        self._rows.writerows(face_rows(result))
-        self._lines.write(json.dumps(prediction_line(result), ensure_ascii=False) + "\n")  # last: the done-marker
+        line = prediction_line(result)
+        self._rows.writerows(face_rows(line))
+        self._lines.write(json.dumps(line, ensure_ascii=False) + "\n")  # last: the done-marker
         if self.save:
             self._draw(result)
 
@@ -143,6 +153,15 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     """NanumGothic from koreanize-matplotlib's package folder (found without importing matplotlib)."""
     package = importlib.util.find_spec("koreanize_matplotlib").submodule_search_locations[0]
     return ImageFont.truetype(str(Path(package) / "fonts" / "NanumGothic.ttf"), size)
+
+
+def _rows_again(directory: Path) -> None:
+    """predictions.csv from the finished JSON lines alone, whatever a killed run left in it."""
+    with atomic_write(directory / ROWS, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, ROW_FIELDS)
+        writer.writeheader()
+        for line in finished_lines(directory):
+            writer.writerows(face_rows(line))
 
 
 def _drop_torn_line(path: Path) -> None:

@@ -73,11 +73,21 @@ def test_save_false_writes_only_tables_and_resume_does_only_what_is_missing(tmp_
     out = tmp_path / "out"
     first = predict(predict_config([f"run={opencv_run}", f"source={photo_folder}/*.jpg", "save=false"]), out)
     assert first.images == 2 and first.skipped == 2 and not (out / "annotated").exists()
+    rows = (out / "predictions.csv").read_text(encoding="utf-8").splitlines()
+    first_image = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])["source"]
+    assert len(rows) == 1 + first.faces and first.faces >= 2  # the header, then a row per face
+    # killed: the second image's rows were written but its line torn, and the first image's line reached the disk
+    # before its rows did (the two files are flushed one after the other)
     (out / "predictions.jsonl").write_text((out / "predictions.jsonl").read_text().splitlines()[0] + "\n{\"sour")
+    (out / "predictions.csv").write_text("\n".join(r for r in rows if not r.startswith(first_image)) + "\n",
+                                         encoding="utf-8")
     again = predict(predict_config([f"run={opencv_run}", f"source={photo_folder}/*.jpg", "save=false"]), out)
     assert (again.resumed, again.images, again.skipped) == (3, 1, 0)  # 1 predicted and 2 skipped before; 1 torn
     lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and len({line["source"] for line in lines}) == 2
+    with open(out / "predictions.csv", encoding="utf-8") as handle:
+        faces = [(row["source"], row["face"]) for row in csv.DictReader(handle)]
+    assert sorted(faces) == sorted((line["source"], str(n)) for line in lines for n in range(len(line["faces"])))
 
 
 def test_a_video_is_predicted_frame_by_frame_into_an_annotated_video(tmp_path, opencv_run, tiny_aihub):
