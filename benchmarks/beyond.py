@@ -41,7 +41,7 @@ from kemotion.data.synthetic import SyntheticAIHub
 from kemotion.data.transforms import eval_transform
 from kemotion.lit.detection_metrics import postprocess
 from kemotion.lit.onestage import most_confident_emotion
-from kemotion.models.yolo import ARCHITECTURE_KEY
+from kemotion.models.yolo import save_detector
 from kemotion.preprocess.cropper import SourceImage
 from kemotion.preprocess.resize import ResizeCropper
 from kemotion.preprocess.yolo import YoloCropper
@@ -59,9 +59,7 @@ def main() -> None:
     detector_size, input_size = nets["detect_side"], nets["input_size"]
     checkpoint = args.cache / "benchmarks" / "untrained_face_detector.ckpt"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    net = nets["face_detector"]  # saved as +experiment=face_detector saves it: tensors and the architecture, no pickle
-    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, ARCHITECTURE_KEY: net.yaml},
-               checkpoint)
+    save_detector(nets["face_detector"], checkpoint)  # tensors and the architecture, as a training run saves it
     face_cropper = YoloCropper(str(checkpoint), size=500, detect_side=detector_size, conf=FLOOR, batch_size=8)
     scene_cropper = ResizeCropper(size=500)
     to_input = eval_transform(input_size)

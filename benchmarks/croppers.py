@@ -125,12 +125,11 @@ def _cached_detector(cache: Path) -> Path:
     found = sorted((cache / "detectors").glob("*/*/face_detector.ckpt"), key=os.path.getmtime)
     if found:
         return found[-1]
-    from kemotion.models.yolo import ARCHITECTURE_KEY, build_detector
+    from kemotion.models.yolo import build_detector, save_detector
 
     path = cache / "benchmarks" / "untrained_yolo_facev2_n.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    net = build_detector("yolo-facev2", scale="n", num_classes=1)  # saved as a FaceDetector checkpoint is
-    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, ARCHITECTURE_KEY: net.yaml}, path)
+    save_detector(build_detector("yolo-facev2", scale="n", num_classes=1), path)
     print("no trained detector in the cache: timing an untrained YOLO-FaceV2 n (NMS sees more boxes)")
     return path
 

@@ -20,6 +20,7 @@ import copy
 import logging
 from pathlib import Path
 
+import torch
 from torch import nn
 from ultralytics.cfg import get_cfg
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
@@ -69,6 +70,14 @@ def load_detector(path: str | Path, trust_checkpoint: bool = False) -> Detection
                          "ultralytics .pt (no pickled model under 'ema' or 'model')")
     model.args = get_cfg()
     return model.eval()
+
+
+def save_detector(net: DetectionModel, path: str | Path) -> Path:
+    """`net` as a FaceDetector checkpoint holds it (its weights under `net.` and its architecture, no pickled
+    objects), so `load_detector` and the yolo cropper read it: for detectors made outside a training run."""
+    path = Path(path)
+    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, ARCHITECTURE_KEY: net.yaml}, path)
+    return path
 
 
 def architecture_config(architecture: str, scale: str = "s") -> dict:

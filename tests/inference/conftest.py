@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import open_dict
 
 from kemotion.inference.record import pipeline_record
-from kemotion.models.yolo import ARCHITECTURE_KEY, build_detector
+from kemotion.models.yolo import build_detector, save_detector
 from kemotion.runs import RunFolder
 from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
@@ -43,9 +43,7 @@ def record_run(cfg, root: Path, architecture: str = "yolov8n.yaml") -> Path:
 
 def detector_checkpoint(path: Path, architecture: str = "yolov8n.yaml") -> Path:
     """A face detector checkpoint as `+experiment=face_detector` saves it: weights under `net.` and the architecture."""
-    net = build_detector(architecture, scale="n", num_classes=1)
-    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, ARCHITECTURE_KEY: net.yaml}, path)
-    return path
+    return save_detector(build_detector(architecture, scale="n", num_classes=1), path)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from kemotion.data.manifest import load_or_build
 from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from kemotion.inference.exporter import DecodedHead, export_run
 from kemotion.inference.onnx import DETECTOR_FILE, classifier_inputs, session
-from kemotion.models.yolo import load_detector
+from kemotion.models.yolo import load_detector, save_detector
 from tests.inference.conftest import detector_checkpoint, recorded_run
 
 pytest.importorskip("onnxruntime", reason="the export extra: pip install -e '.[export]' (make install does)")
@@ -46,10 +46,7 @@ def calibrated(checkpoint):
     with torch.no_grad():
         for _ in range(4):
             net(torch.rand(8, 3, 64, 64))
-    state = torch.load(checkpoint, weights_only=True)
-    state["state_dict"] = {f"net.{key}": value for key, value in net.state_dict().items()}
-    torch.save(state, checkpoint)
-    return checkpoint
+    return save_detector(net, checkpoint)
 
 
 def test_the_onnx_classifier_and_detector_match_torch(yolo_export, tiny_aihub):
