@@ -148,6 +148,8 @@ def _jpegs(args: argparse.Namespace) -> list[SourceImage]:
     root = SyntheticAIHub(args.cache / "benchmarks" / "beyond", seed=5, n_subjects=6,
                           images_per_class=args.images_per_class, long_side=1600).prepare()
     paths = sorted(root.rglob("*.jpg"))[: 8 * (len(list(root.rglob("*.jpg"))) // 8)]  # whole batches of 8
+    if not paths:
+        raise SystemExit(f"{root} holds fewer than 8 JPEGs (one batch of 8): raise --images-per-class")
     return [SourceImage(str(p), info.width, info.height) for p, info in ((p, images.probe_image(p)) for p in paths)]
 
 
