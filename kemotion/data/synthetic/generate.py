@@ -29,6 +29,7 @@ from kemotion.data.synthetic.face import (
 from kemotion.data.synthetic.scene import BACKGROUNDS, compose_scene
 from kemotion.data.synthetic.staging import generate_once
 from kemotion.emotions import EMOTIONS, NUM_CLASSES, UNKNOWN_ANSWER
+from kemotion.keys import short_hash
 from kemotion.parallel import process_map
 
 log = logging.getLogger(__name__)
@@ -184,8 +185,7 @@ class SyntheticAIHub:
                        "long_side": long_side, "validation_fraction": validation_fraction,
                        "exif_rotated_fraction": exif_rotated_fraction,
                        "missing_image_fraction": missing_image_fraction}
-        identity = json.dumps({"version": GENERATOR_VERSION, **self.params}, sort_keys=True)
-        self.dataset_root = self.root / hashlib.sha256(identity.encode()).hexdigest()[:12]
+        self.dataset_root = self.root / short_hash({"version": GENERATOR_VERSION, **self.params})
 
     def prepare(self) -> Path:
         """Generate the dataset if it is not there yet; return the dataset root (the folder holding 1.Training/)."""

@@ -11,8 +11,6 @@ official ones, which come from a detector's difficulty.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from kemotion.data.synthetic.scene import draw_background as draw_scene_backgrou
 from kemotion.data.synthetic.staging import generate_once
 from kemotion.data.widerface import ANNOTATIONS, GROUND_TRUTH, SPLIT_FOLDERS, SUBSETS
 from kemotion.emotions import EMOTIONS
+from kemotion.keys import short_hash
 from kemotion.parallel import process_map
 
 GENERATOR_VERSION = 1
@@ -101,8 +100,7 @@ class SyntheticWider:
             raise ValueError("need n_train >= 1, n_val >= 1 and long_side >= 64")
         self.root, self.workers = Path(root), workers
         self.params = {"seed": seed, "n_train": n_train, "n_val": n_val, "long_side": long_side}
-        identity = json.dumps({"version": GENERATOR_VERSION, **self.params}, sort_keys=True)
-        self.dataset_root = self.root / hashlib.sha256(identity.encode()).hexdigest()[:12]
+        self.dataset_root = self.root / short_hash({"version": GENERATOR_VERSION, **self.params})
 
     def prepare(self) -> Path:
         """Generate the set if it is not there yet; return its root (the folder holding WIDER_train/)."""
