@@ -78,6 +78,8 @@ class OnnxYoloCropper(FaceCropper):
         return found
 
     def detect_batch(self, batch: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        if not batch:
+            return []
         boxed = np.stack([ResizeCropper(size=self.detect_side, keep_aspect=True)(image) for image in batch])
         inputs = np.ascontiguousarray(boxed.transpose(0, 3, 1, 2), dtype=np.float32) / 255
         runner = _sessions(self.detector)

@@ -105,7 +105,8 @@ class EmotionPipeline:
                     except BadImage as error:
                         item = Skip(item.source, f"{error.kind}: {error.reason}")
                 yield item
-            yield from self._classified(good, decoded)
+            if good:  # a batch in which no file decodes has nothing to detect (np.stack of none fails)
+                yield from self._classified(good, decoded)
 
     def _classified(self, frames: list[Frame], decoded: list[np.ndarray]) -> Iterator[Prediction]:
         crops = frame_crops(self.cropper, frames, decoded, self.conf, self.max_faces)

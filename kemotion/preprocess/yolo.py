@@ -57,6 +57,8 @@ class YoloCropper(FaceCropper):
         """Faces in each H×W×3 RGB image, one forward pass for all: (n, 4) xyxy boxes in its pixels, (n,) scores."""
         from ultralytics.utils.nms import non_max_suppression  # after kemotion's import: offline settings
 
+        if not batch:
+            return []
         boxed = np.stack([ResizeCropper(size=self.detect_side, keep_aspect=True)(image) for image in batch])
         tensor = torch.from_numpy(boxed).to(self.device).permute(0, 3, 1, 2).float() / 255
         detector = _detector(self.checkpoint, self.checkpoint_sha256, self.device, self.trust_checkpoint)
