@@ -11,7 +11,6 @@ weights do.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from kemotion import keys
 from kemotion.keys import CROP_NEUTRAL
 from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 from kemotion.preprocess.resize import ResizeCropper, letterbox
-
-FILE_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -74,15 +72,11 @@ def _unboxed(faces: torch.Tensor, image: np.ndarray, side: int) -> tuple[np.ndar
 
 
 def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(FILE_CHUNK):
-                digest.update(chunk)
+        return keys.file_sha256(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"face-detector checkpoint {path} not found: train one with "
                                 "`python -m kemotion.train +experiment=face_detector`") from None
-    return digest.hexdigest()
 
 
 @functools.cache
