@@ -168,7 +168,8 @@ def predict_into(pipe: EmotionPipeline, source: str | int | Source, directory: P
             tqdm(total=max(total, 0) or None, unit="img", desc="predicting", dynamic_ncols=True) as progress:
         if done and save and found.video is not None:
             writer.replay(found.frames(vid_stride, keep=done.__contains__))
-        for result in pipe.stream(found.frames(vid_stride, keep=lambda key: key not in done), batch_size):
+        pending = found.frames(vid_stride, keep=(lambda key: key not in done) if done else None)
+        for result in pipe.stream(pending, batch_size):
             writer.write(result)
             summary.add(result)
             progress.update()
