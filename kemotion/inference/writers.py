@@ -107,8 +107,9 @@ class PredictionWriter(contextlib.ExitStack):
         """Draw a resumed video's frames done before from their lines, so the annotated video is whole again."""
         lines = {frame_key(line["source"], line["frame"]): line for line in finished_lines(self.directory)}
         for frame in frames:
-            faces = lines[frame_key(frame.source, frame.index)]["faces"]
-            self._draw(Prediction(frame, [Face.from_dict(face) for face in faces]))
+            line = lines.get(frame_key(frame.source, frame.index))
+            if line is not None:  # a frame done as a skip row has no picture
+                self._draw(Prediction(frame, [Face.from_dict(face) for face in line["faces"]]))
 
     def flush(self) -> None:
         for handle in self._handles:
