@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 from dataclasses import fields, is_dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,6 +28,18 @@ RUNTIME_SETTINGS = frozenset({
 # detector file is, as opposed to what it holds, which goes into the key as its hash).
 CROP_NEUTRAL = {"cache_key": False}
 RUN_SECTIONS = ("datamodule", "module", "trainer", "callbacks")  # what a run trains with (and its seed)
+
+
+FILE_CHUNK = 1 << 20
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (a model file's identity wherever it lies)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(FILE_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def short_hash(value: Any) -> str:

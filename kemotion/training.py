@@ -72,7 +72,7 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[s
     cell = OmegaConf.to_container(cfg.cell, resolve=True) if "cell" in cfg else {}
     resume = (cfg.get("ckpt_path") or folder.last_checkpoint()) if cfg.get("train") else None
     if trainer.is_global_zero:
-        folder.start(cell, pipeline_record(cfg))
+        folder.start(cell, pipeline_record(cfg, folder.directory))
 
     also = {name: instantiate(config) for name, config in (cfg.get("also_test") or {}).items()}
     try:

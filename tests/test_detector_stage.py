@@ -3,6 +3,7 @@ config, and a YOLO-crop run without a checkpoint gets it."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -80,6 +81,8 @@ def test_yolo_kemo_trains_its_detector_once_then_reuses_detector_and_crops(tmp_p
     assert "training one into" in caplog.text and "Face detector on the test split: mAP@0.5" in caplog.text
     assert weights.parent.name.startswith("yolo_facev2-")
     assert cfg.preprocess.checkpoint == str(weights)
+    run = json.loads((tmp_path / "run" / "run.json").read_text())["pipeline"]["cropper"]["checkpoint"]
+    assert (tmp_path / "run" / run).read_bytes() == weights.read_bytes()  # the run's own copy, named relative to it
     detector = instantiate(compose_config(tmp_path, ["+experiment=face_detector"]).module.net)
     saved = torch.load(weights, map_location="cpu", weights_only=False)["state_dict"]
     assert {k.removeprefix("net.") for k in saved if k.startswith("net.")} == set(detector.state_dict())

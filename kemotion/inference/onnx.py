@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kemotion.keys import CROP_NEUTRAL
+from kemotion.keys import CROP_NEUTRAL, file_sha256
 from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 from kemotion.preprocess.resize import ResizeCropper, letterbox
 
@@ -62,7 +62,7 @@ class OnnxClassifier:
 class OnnxYoloCropper(FaceCropper):
     """YoloCropper's detection with the exported detector: letterbox, forward, confidence filter, NMS, unbox."""
 
-    detector: str  # face_detector.onnx
+    detector: str = field(metadata=CROP_NEUTRAL)  # face_detector.onnx (what it holds: the pipeline's identity)
     size: int = 500
     margin: float = DEFAULT_MARGIN
     detect_side: int = 640
@@ -78,6 +78,8 @@ class OnnxYoloCropper(FaceCropper):
         return found
 
     def detect_batch(self, batch: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        if not batch:
+            return []
         boxed = np.stack([ResizeCropper(size=self.detect_side, keep_aspect=True)(image) for image in batch])
         inputs = np.ascontiguousarray(boxed.transpose(0, 3, 1, 2), dtype=np.float32) / 255
         runner = _sessions(self.detector)
@@ -106,16 +108,20 @@ def _sessions(path: str):
     return _SESSIONS[path]
 
 
-def load_export(directory: str | Path, conf: float | None = None) -> tuple[object, OnnxClassifier]:
-    """The cropper and the classifier of an export folder."""
+def load_export(directory: str | Path, conf: float | None = None) -> tuple[object, OnnxClassifier, dict]:
+    """The cropper and the classifier of an export folder, and what identifies them (its graphs' SHA-256)."""
     directory = Path(directory)
     path = directory / PIPELINE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: export a run first (python -m kemotion.export run=RUN)")
     record = json.loads(path.read_text(encoding="utf-8"))
     classifier = record["classifier"]
-    return export_cropper(record["cropper"], directory, conf), OnnxClassifier(
+    cropper, classify = export_cropper(record["cropper"], directory, conf), OnnxClassifier(
         directory / CLASSIFIER_FILE, classifier["input_size"], classifier["mean"], classifier["std"])
+    detector = directory / DETECTOR_FILE
+    origin = {"backend": "onnx", "classifier_sha256": file_sha256(directory / CLASSIFIER_FILE),
+              "classifier": classifier, "detector_sha256": file_sha256(detector) if detector.is_file() else None}
+    return cropper, classify, origin
 
 
 def export_cropper(config: dict, directory: Path, conf: float | None = None):

@@ -1,18 +1,33 @@
 """A source predicted into an output folder, as `python -m kemotion.predict` does: streamed in batches with a
-progress bar, written as it goes (`kemotion.inference.writers`), resumable, and summed up at the end."""
+progress bar, written as it goes (`kemotion.inference.writers`), resumable, and summed up at the end.
+
+An output folder belongs to one prediction. `output_folder` makes `<project>/<name>` anew (`<name>-2`, `-3`, … when
+that is taken, even by a process that started in the same second) and records in `predict.json` what decides its
+results: the model files' SHA-256, the crop policy and settings, the resolved source. Only `resume=true` enters a
+folder again, and only one holding the same record; another model, source or setting is refused, never mixed in.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from kemotion.emotions import parse_emotion
 from kemotion.inference.pipeline import EmotionPipeline, Prediction
-from kemotion.inference.sources import Skip, open_source, video_fps
-from kemotion.inference.writers import PredictionWriter, done_sources
+from kemotion.inference.sources import Skip, Source, open_source, video_fps
+from kemotion.inference.writers import PredictionWriter, done_frames
+from kemotion.io import atomic_write
+
+RECORD, LOCK = "predict.json", ".predict.lock"
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +75,101 @@ def label_in_name(source: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def predict_into(pipe: EmotionPipeline, source: str | int, directory: Path, batch_size: int = 8,
+def prediction_identity(pipe: EmotionPipeline, found: Source, vid_stride: int = 1) -> dict:
+    """What decides an output folder's results: the pipeline's identity, the resolved source and its frame stride."""
+    return {"pipeline": pipe.identity(), "source": found.resolved,
+            "vid_stride": vid_stride if found.video is not None else None}
+
+
+def check_name(name: str) -> None:
+    """An output folder's name is one folder name: `name=../..` would write outside `project`."""
+    separators = {os.sep, os.altsep} - {None}
+    if not name or name in {".", ".."} or any(separator in name for separator in separators):
+        raise ValueError(f"name= must be one folder name (no '/', not '.' or '..'), not {name!r}: the output "
+                         "folder is <project>/<name>")
+
+
+@contextlib.contextmanager
+def output_folder(project: Path, name: str, identity: dict, resume: bool = False,
+                  options: dict | None = None) -> Iterator[tuple[Path, bool]]:
+    """(the folder to predict into, whether it is resumed), owned while the block runs: `<project>/<name>` made
+    anew, or `<name>-N` when taken; with `resume`, an existing `<project>/<name>` of the same `identity`."""
+    check_name(name)
+    wanted = Path(project) / name
+    resumed = resume and wanted.exists()
+    folder = wanted if resumed else _new_folder(wanted)
+    lock = FileLock(folder / LOCK, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RuntimeError(f"another process is predicting into {folder} (it holds {LOCK}): wait for it, or give "
+                           "another name=") from None
+    try:
+        if resumed:
+            _check_identity(folder, identity)
+        else:
+            with atomic_write(folder / RECORD, "w", encoding="utf-8") as handle:
+                json.dump({"identity": identity, "options": options or {}}, handle, indent=1, ensure_ascii=False)
+        yield folder, resumed
+    finally:
+        lock.release()
+
+
+def _new_folder(wanted: Path) -> Path:
+    """`wanted`, or `wanted-2`, `-3`, …: the first that this process creates itself. (ultralytics' increment_path
+    tests for a free name and then makes it, which two processes can both pass, and it imports torch.)"""
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    for number in itertools.count(1):
+        folder = wanted if number == 1 else wanted.with_name(f"{wanted.name}-{number}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise AssertionError("unreachable")
+
+
+def _check_identity(folder: Path, identity: dict) -> None:
+    path = folder / RECORD
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))["identity"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{folder} cannot be resumed: {path} is missing or unreadable ({error}), so what made its "
+                         "results is unknown; give another name= (or resume=false: a new folder)") from None
+    here = json.loads(json.dumps(identity))  # as JSON gives it back
+    if recorded != here:
+        changed = "; ".join(f"{key}: {old!r} there, {new!r} here" for key, (old, new) in _differences(recorded, here))
+        raise ValueError(f"{folder} holds predictions made with other settings ({changed}); resuming would mix two "
+                         "results in one table: give another name= (or resume=false: a new folder)")
+
+
+def _differences(there: dict, here: dict, prefix: str = "") -> Iterator[tuple[str, tuple]]:
+    for key in sorted(set(there) | set(here)):
+        old, new = there.get(key), here.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            yield from _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            yield f"{prefix}{key}", (old, new)
+
+
+def predict_into(pipe: EmotionPipeline, source: str | int | Source, directory: Path, batch_size: int = 8,
                  vid_stride: int = 1, save: bool = True, resume: bool = False) -> Summary:
-    """Predict every image or frame of `source` into `directory`; a resumed run skips the files already done."""
-    found = open_source(source)
-    done = done_sources(directory) if resume else frozenset()
-    summary = Summary(resumed=len(done & {str(path) for path in found.files}))
-    root = Path(found.spec) if Path(found.spec).is_dir() else None
+    """Predict every image or frame of `source` into `directory`; a resumed run skips the frames already done (a
+    video's are drawn again from their lines, so its annotated video is whole)."""
+    found = source if isinstance(source, Source) else open_source(source)
+    done = done_frames(directory) if resume else frozenset()
+    if done and isinstance(found.video, int):
+        raise ValueError(f"{directory} holds frames of webcam {found.video}: a live stream cannot resume; predict "
+                         "into a new folder (resume=false)")
+    summary = Summary(resumed=len(done))
     fps = video_fps(found.video) / vid_stride if found.video is not None else None
-    total = len(found) - summary.resumed if found.video is None else -(-len(found) // vid_stride) or None
-    with PredictionWriter(directory, save=save, root=root, resume=resume, fps=fps) as writer, \
-            tqdm(total=total, unit="img", desc="predicting", dynamic_ncols=True) as progress:
-        for result in pipe.stream(found.frames(vid_stride, done), batch_size):
+    total = (len(found) if found.video is None else -(-len(found) // vid_stride)) - len(done)
+    with PredictionWriter(directory, save=save, root=found.root, resume=resume, fps=fps) as writer, \
+            tqdm(total=max(total, 0) or None, unit="img", desc="predicting", dynamic_ncols=True) as progress:
+        if done and save and found.video is not None:
+            writer.replay(found.frames(vid_stride, keep=done.__contains__))
+        pending = found.frames(vid_stride, keep=(lambda key: key not in done) if done else None)
+        for result in pipe.stream(pending, batch_size):
             writer.write(result)
             summary.add(result)
             progress.update()

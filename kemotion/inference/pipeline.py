@@ -43,6 +43,11 @@ class Face:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, face: dict) -> Face:
+        """A face as `as_dict` wrote it (a line of predictions.jsonl)."""
+        return cls(**{**face, "box": tuple(face["box"])})
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -52,10 +57,18 @@ class Prediction:
 
 class EmotionPipeline:
     def __init__(self, cropper, classify: Classify, conf: float | None = None,
-                 max_faces: int = DEFAULT_MAX_FACES) -> None:
+                 max_faces: int = DEFAULT_MAX_FACES, origin: dict | None = None) -> None:
         if max_faces < 1:
             raise ValueError(f"max_faces must be >= 1, got {max_faces}")
         self.cropper, self.classify, self.conf, self.max_faces = cropper, classify, conf, max_faces
+        self.origin = origin or {}  # the backend and its model files' SHA-256 (from_run, from_export)
+
+    def identity(self) -> dict:
+        """What decides this pipeline's predictions: its backend, model files (by SHA-256), crop policy and
+        settings. A resumed output folder must have been made by the same (`kemotion.inference.outputs`)."""
+        from kemotion.keys import cropper_key
+
+        return {**self.origin, "cropper": cropper_key(self.cropper), "conf": self.conf, "max_faces": self.max_faces}
 
     @classmethod
     def from_run(cls, run: str | Path, device: str = "cpu", conf: float | None = None,
@@ -64,8 +77,8 @@ class EmotionPipeline:
         lowest face confidence kept (None: the run's own cropper setting)."""
         from kemotion.inference.torch_backend import load_run
 
-        cropper, classify = load_run(run, device=device, conf=conf, half=half, batch_size=batch_size)
-        return cls(cropper, classify, conf, max_faces)
+        cropper, classify, origin = load_run(run, device=device, conf=conf, half=half, batch_size=batch_size)
+        return cls(cropper, classify, conf, max_faces, origin)
 
     @classmethod
     def from_export(cls, directory: str | Path, conf: float | None = None,
@@ -73,8 +86,8 @@ class EmotionPipeline:
         """The pipeline of a `python -m kemotion.export` folder, run by onnxruntime without torch."""
         from kemotion.inference.onnx import load_export
 
-        cropper, classify = load_export(directory, conf=conf)
-        return cls(cropper, classify, conf, max_faces)
+        cropper, classify, origin = load_export(directory, conf=conf)
+        return cls(cropper, classify, conf, max_faces, origin)
 
     def __call__(self, image, bgr: bool = False) -> list[Face]:
         return self.predict([image], bgr=bgr)[0]
@@ -105,7 +118,8 @@ class EmotionPipeline:
                     except BadImage as error:
                         item = Skip(item.source, f"{error.kind}: {error.reason}")
                 yield item
-            yield from self._classified(good, decoded)
+            if good:  # a batch in which no file decodes has nothing to detect (np.stack of none fails)
+                yield from self._classified(good, decoded)
 
     def _classified(self, frames: list[Frame], decoded: list[np.ndarray]) -> Iterator[Prediction]:
         crops = frame_crops(self.cropper, frames, decoded, self.conf, self.max_faces)

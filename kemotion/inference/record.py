@@ -4,11 +4,18 @@
 (the face-detector checkpoint filled in by the detector stage, with the file's SHA-256), the classifier network's
 config, its input size and normalisation. `read_run` finds that record and the checkpoint to load from a run folder
 or from a checkpoint inside one; whatever is missing is an error naming the file.
+
+A run folder holds all it predicts with, so it can be moved or shared: the face detector it was trained with is
+linked (or copied) into `<run>/detector/`, and `run.json` names it relative to the run folder. A record from before
+(an absolute path) is still read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +26,13 @@ from kemotion.runs import FINISHED, STARTED
 
 RECORD_KEY = "pipeline"
 RUN_DEPTH = 3  # a checkpoint lies this many folders below its run at most (checkpoints/<name>.ckpt)
+DETECTOR_FOLDER = "detector"  # <run>/detector/<file>: the run's own face detector
 
 
-def pipeline_record(cfg: DictConfig) -> dict | None:
+def pipeline_record(cfg: DictConfig, directory: Path) -> dict | None:
     """The record of a classifier run's preprocessing and classifier; None for a run without a cropper (the face
-    detector's). Called after the detector stage, so a YOLO cropper's checkpoint is the real file."""
+    detector's). Called after the detector stage, so a YOLO cropper's checkpoint is the real file, which goes into
+    the run folder `directory`."""
     from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from kemotion.preprocess.yolo import file_sha256
 
@@ -32,6 +41,8 @@ def pipeline_record(cfg: DictConfig) -> dict | None:
         return None
     cropper = OmegaConf.to_container(cropper, resolve=True)
     checkpoint = cropper.get("checkpoint")
+    if checkpoint:
+        cropper["checkpoint"] = _keep_in_run(Path(checkpoint), Path(directory))
     return {
         "cropper": cropper,
         "detector_sha256": file_sha256(checkpoint) if checkpoint else None,
@@ -40,6 +51,24 @@ def pipeline_record(cfg: DictConfig) -> dict | None:
                        "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
         "classes": list(ENGLISH_NAMES),
     }
+
+
+def _keep_in_run(checkpoint: Path, directory: Path) -> str:
+    """`checkpoint` hard-linked into `<directory>/detector/` (copied across filesystems), atomically; its path there,
+    relative to the run folder."""
+    kept = directory / DETECTOR_FOLDER / checkpoint.name
+    if kept.exists() and kept.samefile(checkpoint):
+        return kept.relative_to(directory).as_posix()
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    part = kept.with_name(f".{kept.name}.part")
+    with contextlib.suppress(FileNotFoundError):
+        part.unlink()
+    try:
+        os.link(checkpoint, part)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copyfile(checkpoint, part)
+    os.replace(part, kept)
+    return kept.relative_to(directory).as_posix()
 
 
 @dataclass(frozen=True)
@@ -64,7 +93,10 @@ def read_run(run: str | Path) -> RunRecord:
     if not record:
         raise ValueError(f"{directory / STARTED} records no pipeline (cropper, classifier input): the run was "
                          "trained before kemotion recorded them, or it is not a classifier run; train it again")
-    return RunRecord(directory, checkpoint, record["cropper"], record.get("detector_sha256"), record["classifier"])
+    cropper = dict(record["cropper"])
+    if cropper.get("checkpoint"):  # relative to the run folder (an older record's absolute path stays as it is)
+        cropper["checkpoint"] = str(directory / cropper["checkpoint"])
+    return RunRecord(directory, checkpoint, cropper, record.get("detector_sha256"), record["classifier"])
 
 
 def _run_folder_of(checkpoint: Path) -> Path:

@@ -2,12 +2,15 @@
 `Frame`s decoded only when the pipeline asks (images: at the size it needs, EXIF applied; video: one frame at a time).
 
 A file that cannot be opened becomes a `Skip` with its reason, and the stream goes on; a source that is not there, a
-video that will not open or a folder without images is an error naming it.
+video that will not open or a folder without images is an error naming it. A frame's `source` is an absolute path, and
+`frame_key` (its real path and frame index) is what a resumed run compares, however the source was spelled.
 """
 
 from __future__ import annotations
 
 import glob
+import itertools
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,13 @@ class Frame:
 class Skip:
     source: str
     reason: str
+
+
+FrameKey = tuple[str, int]  # (real path of the file, frame index): one image or video frame, however it was spelled
+
+
+def frame_key(source: str | Path, index: int = 0) -> FrameKey:
+    return os.path.realpath(source), index
 
 
 def image_frame(path: str | Path) -> Frame:
@@ -81,13 +91,35 @@ class Source:
     def __len__(self) -> int:
         return len(self.files) if self.video is None else _frame_count(self.video)
 
-    def frames(self, vid_stride: int = 1, done: frozenset[str] = frozenset()) -> Iterator[Frame | Skip]:
-        """The frames, lazily; image files in `done` are left out (a resumed run)."""
+    @property
+    def resolved(self) -> str:
+        """The source however it was spelled (relative, through a link): its real absolute path (a glob: of its
+        pattern), or `webcam:N`."""
+        if isinstance(self.video, int):
+            return f"webcam:{self.video}"
+        return os.path.realpath(os.path.expanduser(self.spec))
+
+    @property
+    def root(self) -> Path:
+        """The folder the files are named relative to in `annotated/`: a folder source itself, a glob's folder
+        before its first wildcard, an image's own folder."""
+        spec = Path(os.path.abspath(os.path.expanduser(self.spec)))
+        if spec.is_dir():
+            return spec
+        if glob.has_magic(self.spec):
+            return Path(*itertools.takewhile(lambda part: not glob.has_magic(part), spec.parts))
+        return spec.parent
+
+    def frames(self, vid_stride: int = 1, keep: Callable[[FrameKey], bool] | None = None) -> Iterator[Frame | Skip]:
+        """The frames, lazily, named by absolute path; only those whose `frame_key` `keep` accepts (a resumed run
+        leaves out what it finished)."""
         if self.video is not None:
-            yield from video_frames(self.video, vid_stride)
+            video = self.video if isinstance(self.video, int) else os.path.abspath(self.video)
+            yield from video_frames(video, vid_stride, keep)
             return
         for path in self.files:
-            if str(path) in done:
+            path = os.path.abspath(path)
+            if keep is not None and not keep(frame_key(path)):
                 continue
             try:
                 yield image_frame(path)
@@ -120,16 +152,19 @@ def open_source(spec: str | int | Path) -> Source:
                             f"({', '.join(VIDEO_SUFFIXES)}) or a webcam index")
 
 
-def video_frames(video: str | int, vid_stride: int = 1) -> Iterator[Frame]:
-    """Every `vid_stride`-th frame of a video file or webcam, decoded one at a time."""
+def video_frames(video: str | int, vid_stride: int = 1,
+                 keep: Callable[[FrameKey], bool] | None = None) -> Iterator[Frame]:
+    """Every `vid_stride`-th frame of a video file or webcam (those whose `frame_key` `keep` accepts), decoded one at
+    a time."""
     if vid_stride < 1:
         raise ValueError(f"vid_stride must be >= 1, got {vid_stride}")
     capture = _capture(video)
     name = f"webcam:{video}" if isinstance(video, int) else str(video)
+    real = frame_key(name)[0]
     try:
         index = 0
         while capture.grab():
-            if index % vid_stride == 0:
+            if index % vid_stride == 0 and (keep is None or keep((real, index))):
                 ok, bgr = capture.retrieve()
                 if ok:
                     yield array_frame(bgr, source=name, index=index, bgr=True)

@@ -13,6 +13,7 @@ from torch import nn
 
 from kemotion.data.transforms import eval_transform
 from kemotion.inference.record import RunRecord, read_run
+from kemotion.keys import file_sha256
 from kemotion.models.checkpoint import load_weights
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,15 @@ class TorchClassifier:
 
 
 def load_run(run: str | Path, device: str = "cpu", conf: float | None = None, half: bool = False,
-             batch_size: int = 8) -> tuple[object, TorchClassifier]:
-    """The cropper and the classifier a run recorded (`kemotion.inference.record`)."""
+             batch_size: int = 8) -> tuple[object, TorchClassifier, dict]:
+    """The cropper and the classifier a run recorded (`kemotion.inference.record`), and what identifies them (the
+    classifier checkpoint's SHA-256, its recorded config, float16 or not; the cropper's key holds the detector's)."""
     record = read_run(run)
     log.info("Run %s, classifier checkpoint %s", record.directory, record.checkpoint)
+    origin = {"backend": "torch", "classifier_sha256": file_sha256(record.checkpoint),
+              "classifier": record.classifier, "half": half}
     return load_cropper(record, device, conf, batch_size), TorchClassifier(
-        load_network(record), record.classifier["input_size"], device, half)
+        load_network(record), record.classifier["input_size"], device, half), origin
 
 
 def load_cropper(record: RunRecord, device: str = "cpu", conf: float | None = None, batch_size: int = 8):

@@ -2,10 +2,11 @@
 `predictions.csv` (a row per face), `skipped.csv` (a file that could not be read, and why), and annotated images
 (or an annotated video): each face's box and `기쁨 happy 0.93` in NanumGothic (bundled with koreanize-matplotlib).
 
-Lines and rows are appended and flushed batch by batch, so a killed run keeps every finished image; `done_sources`
-reads them back to resume (a torn last line is dropped and its image done again). A JSON line is an image's
-done-marker: on resume the CSV is written again from the finished lines, so a kill between an image's rows and its
-line (or a line flushed before its rows) leaves no duplicate and no missing row.
+Lines and rows are appended and flushed batch by batch, so a killed run keeps every finished image; `done_frames`
+reads them back to resume (a torn last line is dropped, atomically, and its image done again). A JSON line is an
+image's done-marker: on resume the CSV is written again from the finished lines, so a kill between an image's rows
+and its line (or a line flushed before its rows) leaves no duplicate and no missing row. An annotated image keeps
+its file's name, extension and format, in the folders below the source's root: two files never share one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import csv
 import functools
 import importlib.util
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -23,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from kemotion.emotions import ENGLISH_NAMES
 from kemotion.inference.pipeline import Face, Prediction
-from kemotion.inference.sources import Skip
+from kemotion.inference.sources import Frame, FrameKey, Skip, frame_key
 from kemotion.io import atomic_write
 
 PREDICTIONS, ROWS, SKIPPED = "predictions.jsonl", "predictions.csv", "skipped.csv"
@@ -32,6 +34,7 @@ ROW_FIELDS = ["source", "frame", "face", *BOX_FIELDS, "detector_confidence", "la
               *(f"p_{name}" for name in ENGLISH_NAMES)]
 BOX_COLOUR = (255, 64, 64)
 LABEL_SIZE = 0.035  # label text height as a fraction of the image's shorter side
+JPEG_QUALITY = 90  # of an annotated JPEG
 
 
 def prediction_line(prediction: Prediction) -> dict:
@@ -61,12 +64,12 @@ def finished_lines(directory: Path) -> list[dict]:
     return lines
 
 
-def done_sources(directory: Path) -> frozenset[str]:
-    """The image files a previous run in `directory` finished (predicted or skipped)."""
-    done = {line["source"] for line in finished_lines(directory)}
+def done_frames(directory: Path) -> frozenset[FrameKey]:
+    """The images and video frames a previous run in `directory` finished (predicted or skipped)."""
+    done = {frame_key(line["source"], line["frame"]) for line in finished_lines(directory)}
     if (directory / SKIPPED).exists():
         with open(directory / SKIPPED, encoding="utf-8", newline="") as handle:
-            done.update(row["source"] for row in csv.DictReader(handle))
+            done.update(frame_key(row["source"]) for row in csv.DictReader(handle))
     return frozenset(done)
 
 
@@ -75,6 +78,8 @@ class PredictionWriter(contextlib.ExitStack):
 
     def __init__(self, directory: Path, save: bool = True, root: Path | None = None, resume: bool = False,
                  fps: float | None = None) -> None:
+        """`root`: the folder annotated images are named relative to (others: by their file name); `fps`: a video
+        source's, for the annotated video."""
         super().__init__()
         self.directory, self.save, self.root, self.fps = directory, save, root, fps
         directory.mkdir(parents=True, exist_ok=True)
@@ -97,6 +102,14 @@ class PredictionWriter(contextlib.ExitStack):
         self._lines.write(json.dumps(line, ensure_ascii=False) + "\n")  # last: the done-marker
         if self.save:
             self._draw(result)
+
+    def replay(self, frames: Iterable[Frame]) -> None:
+        """Draw a resumed video's frames done before from their lines, so the annotated video is whole again."""
+        lines = {frame_key(line["source"], line["frame"]): line for line in finished_lines(self.directory)}
+        for frame in frames:
+            line = lines.get(frame_key(frame.source, frame.index))
+            if line is not None:  # a frame done as a skip row has no picture
+                self._draw(Prediction(frame, [Face.from_dict(face) for face in line["faces"]]))
 
     def flush(self) -> None:
         for handle in self._handles:
@@ -126,8 +139,9 @@ class PredictionWriter(contextlib.ExitStack):
             return
         source = Path(frame.source)
         relative = source.relative_to(self.root) if self.root and source.is_relative_to(self.root) else source.name
-        with atomic_write((self.directory / "annotated" / relative).with_suffix(".jpg"), "wb") as handle:
-            Image.fromarray(picture).save(handle, "JPEG", quality=90)
+        kind = Image.registered_extensions().get(source.suffix.lower(), "PNG")  # the file's own format
+        with atomic_write(self.directory / "annotated" / relative, "wb") as handle:
+            Image.fromarray(picture).save(handle, kind, **({"quality": JPEG_QUALITY} if kind == "JPEG" else {}))
 
 
 def annotate(image: np.ndarray, faces: list[Face]) -> np.ndarray:
@@ -165,9 +179,11 @@ def _rows_again(directory: Path) -> None:
 
 
 def _drop_torn_line(path: Path) -> None:
-    """A killed run may leave half a line at the end of the JSON lines; cut it off before appending."""
+    """A killed run may leave half a line at the end of the JSON lines; cut it off before appending, in a new file
+    renamed over the old one (a kill now leaves one or the other, whole)."""
     if not path.exists():
         return
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
+        with atomic_write(path, "wb") as handle:
+            handle.write(data[: data.rfind(b"\n") + 1])

@@ -11,7 +11,6 @@ weights do.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from kemotion import keys
 from kemotion.keys import CROP_NEUTRAL
 from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 from kemotion.preprocess.resize import ResizeCropper, letterbox
-
-FILE_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -57,6 +55,8 @@ class YoloCropper(FaceCropper):
         """Faces in each H×W×3 RGB image, one forward pass for all: (n, 4) xyxy boxes in its pixels, (n,) scores."""
         from ultralytics.utils.nms import non_max_suppression  # after kemotion's import: offline settings
 
+        if not batch:
+            return []
         boxed = np.stack([ResizeCropper(size=self.detect_side, keep_aspect=True)(image) for image in batch])
         tensor = torch.from_numpy(boxed).to(self.device).permute(0, 3, 1, 2).float() / 255
         detector = _detector(self.checkpoint, self.checkpoint_sha256, self.device, self.trust_checkpoint)
@@ -72,15 +72,11 @@ def _unboxed(faces: torch.Tensor, image: np.ndarray, side: int) -> tuple[np.ndar
 
 
 def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(FILE_CHUNK):
-                digest.update(chunk)
+        return keys.file_sha256(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"face-detector checkpoint {path} not found: train one with "
                                 "`python -m kemotion.train +experiment=face_detector`") from None
-    return digest.hexdigest()
 
 
 @functools.cache

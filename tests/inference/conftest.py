@@ -36,7 +36,7 @@ def record_run(cfg, root: Path, architecture: str = "yolov8n.yaml") -> Path:
     best = folder.directory / "checkpoints" / "best.ckpt"
     best.parent.mkdir()
     torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, best)
-    folder.start({}, pipeline_record(cfg))
+    folder.start({}, pipeline_record(cfg, folder.directory))
     folder.finish({"metrics": {}, "best_checkpoint": str(best)})
     return folder.directory
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -15,8 +16,10 @@ from kemotion.data.manifest import load_or_build
 from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from kemotion.inference.exporter import DecodedHead, export_run
 from kemotion.inference.onnx import DETECTOR_FILE, classifier_inputs, session
+from kemotion.keys import file_sha256
 from kemotion.models.yolo import load_detector, save_detector
 from tests.inference.conftest import detector_checkpoint, recorded_run
+from tests.inference.test_pipeline import unreadable_first
 
 pytest.importorskip("onnxruntime", reason="the export extra: pip install -e '.[export]' (make install does)")
 
@@ -70,6 +73,20 @@ def test_the_onnx_classifier_and_detector_match_torch(yolo_export, tiny_aihub):
     for ours, theirs in zip(torch_pipe.predict(photos), onnx_pipe.predict(photos), strict=True):
         assert len(ours) == len(theirs) > 0 and [f.label for f in ours] == [f.label for f in theirs]
         np.testing.assert_allclose([f.box for f in ours], [f.box for f in theirs], atol=BOX_TOLERANCE, rtol=0)
+
+
+def test_an_onnx_batch_in_which_no_file_decodes_is_skipped_and_the_stream_goes_on(yolo_export, tmp_path):
+    _, export = yolo_export
+    results = list(EmotionPipeline.from_export(export).stream(unreadable_first(tmp_path / "in").frames(), 2))
+    assert [type(result).__name__ for result in results] == ["Skip", "Skip", "Prediction"] and results[2].faces
+
+
+def test_an_onnx_pipelines_identity_is_its_graphs_and_settings_not_where_they_lie(yolo_export, tmp_path):
+    _, export = yolo_export
+    identity = EmotionPipeline.from_export(export).identity()
+    assert identity["backend"] == "onnx" and identity["detector_sha256"] == file_sha256(export / DETECTOR_FILE)
+    assert EmotionPipeline.from_export(shutil.copytree(export, tmp_path / "copy")).identity() == identity
+    assert EmotionPipeline.from_export(export, conf=0.5).identity() != identity
 
 
 def test_the_onnx_input_transform_is_the_eval_transform():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from kemotion import EmotionPipeline
 from kemotion.data import images
 from kemotion.emotions import ENGLISH_NAMES
 from kemotion.inference.record import read_run
+from kemotion.inference.sources import Skip, open_source
 from kemotion.models.checkpoint import load_weights
 from tests.inference.conftest import recorded_run
 
@@ -110,9 +112,39 @@ def test_a_yolo_run_checks_its_face_detector_file(tmp_path):
     assert [f.detector_confidence for f in faces] == sorted((f.detector_confidence for f in faces), reverse=True)
     assert all(0 <= f.box[0] < f.box[2] <= 128 and 0 <= f.box[1] < f.box[3] <= 96 for f in faces)
     assert EmotionPipeline.from_run(run, conf=0.99)(frame) == []  # its scores are far below
-    (tmp_path / "face_detector.ckpt").write_bytes(b"other weights")
+    record = json.loads((run / "run.json").read_text())["pipeline"]
+    assert record["cropper"]["checkpoint"] == "detector/face_detector.ckpt"  # the run's own, relative to it
+    kept = run / "detector" / "face_detector.ckpt"
+    kept.unlink()  # a link to the original: write another file in its place
+    kept.write_bytes(b"other weights")
     with pytest.raises(ValueError, match="is not the one run .* was trained with"):
         EmotionPipeline.from_run(run)
+
+
+def unreadable_first(folder):
+    """A folder whose first two files (a batch of two) do not decode, then a readable image."""
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"")
+    (folder / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    Image.new("RGB", (128, 96), (127, 127, 127)).save(folder / "c.jpg")
+    return open_source(folder)
+
+
+def test_a_yolo_batch_in_which_no_file_decodes_is_skipped_and_the_stream_goes_on(tmp_path):
+    run = recorded_run(tmp_path, "yolo_kemo", ["preprocess.conf=0.0"])
+    results = list(EmotionPipeline.from_run(run, max_faces=2).stream(unreadable_first(tmp_path / "in").frames(), 2))
+    assert [isinstance(result, Skip) for result in results] == [True, True, False]
+    assert len(results[2].faces) == 2
+
+
+def test_a_yolo_run_folder_predicts_the_same_when_moved_away_from_its_face_detector(tmp_path):
+    (tmp_path / "here").mkdir()
+    run = recorded_run(tmp_path / "here", "yolo_kemo", ["preprocess.conf=0.0"])
+    frame = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    before = EmotionPipeline.from_run(run, max_faces=3)(frame)
+    moved = shutil.copytree(run, tmp_path / "elsewhere" / "run")
+    shutil.rmtree(tmp_path / "here")  # the cache that held the face detector, and the run's first folder
+    assert EmotionPipeline.from_run(moved, max_faces=3)(frame) == before and len(before) == 3
 
 
 def test_importing_kemotion_stays_light():

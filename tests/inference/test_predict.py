@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import os
 import shutil
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,7 +20,7 @@ from PIL import Image
 from kemotion.config import CONFIG_PACKAGE
 from kemotion.inference.sources import open_source
 from kemotion.inference.writers import ROW_FIELDS
-from kemotion.predict import predict
+from kemotion.predict import main, predict
 from tests.inference.conftest import recorded_run
 
 
@@ -24,6 +28,36 @@ def predict_config(overrides: list[str]):
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
         return compose("predict", overrides=overrides)
+
+
+def predict_in(folder: Path, overrides: list[str]):
+    """`predict` into `folder` (project= its parent, name= its name); the summary."""
+    return predict(predict_config([*overrides, f"project={folder.parent}", f"name={folder.name}"]))[1]
+
+
+def command(monkeypatch, *overrides: str) -> None:
+    """`python -m kemotion.predict OVERRIDES` in this process; an error is raised as it is (HYDRA_FULL_ERROR)."""
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    monkeypatch.setattr(sys, "argv", ["kemotion.predict", *overrides])
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    GlobalHydra.instance().clear()
+    try:
+        main()
+    finally:
+        GlobalHydra.instance().clear()
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:], root.level = handlers, level
+
+
+def folders(project: Path) -> list[Path]:
+    return sorted(p for p in project.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def lines_of(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +83,7 @@ def photo_folder(tmp_path, tiny_aihub):
 
 def test_a_folder_gives_tables_pictures_and_a_skip_list(tmp_path, opencv_run, photo_folder):
     out = tmp_path / "out"
-    summary = predict(predict_config([f"run={opencv_run}", f"source={photo_folder}"]), out)
+    summary = predict_in(out, [f"run={opencv_run}", f"source={photo_folder}"])
     lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(lines) == 5 and {line["source"].split("/")[-1] for line in lines} >= {"blank.png"}
     blank = next(line for line in lines if line["source"].endswith("blank.png"))
@@ -61,9 +95,9 @@ def test_a_folder_gives_tables_pictures_and_a_skip_list(tmp_path, opencv_run, ph
     with open(out / "predictions.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ROW_FIELDS and len(rows) == sum(len(line["faces"]) for line in lines) == summary.faces
-    drawn = (out / "annotated").rglob("*.jpg")
-    assert sorted(p.relative_to(out / "annotated").as_posix().split("_")[0] for p in drawn) == [
-        "a", "b", "blank.jpg", "d", "sub/c"]
+    drawn = sorted(p.relative_to(out / "annotated").as_posix() for p in (out / "annotated").rglob("*") if p.is_file())
+    assert drawn == sorted(Path(line["source"]).relative_to(photo_folder).as_posix() for line in lines)  # name as is
+    assert [name.split("_")[0] for name in drawn] == ["a", "b", "blank.png", "d", "sub/c"]
     assert (summary.images, summary.skipped, summary.no_face) == (5, 2, sum(not line["faces"] for line in lines))
     assert summary.labelled == 4 and 0 <= summary.correct <= 4  # the emotion in the AI-Hub file names
     assert "accuracy against the labels in the file names" in str(summary)
@@ -71,7 +105,7 @@ def test_a_folder_gives_tables_pictures_and_a_skip_list(tmp_path, opencv_run, ph
 
 def test_save_false_writes_only_tables_and_resume_does_only_what_is_missing(tmp_path, opencv_run, photo_folder):
     out = tmp_path / "out"
-    first = predict(predict_config([f"run={opencv_run}", f"source={photo_folder}/*.jpg", "save=false"]), out)
+    first = predict_in(out, [f"run={opencv_run}", f"source={photo_folder}/*.jpg", "save=false", "resume=true"])
     assert first.images == 2 and first.skipped == 2 and not (out / "annotated").exists()
     rows = (out / "predictions.csv").read_text(encoding="utf-8").splitlines()
     first_image = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])["source"]
@@ -81,7 +115,7 @@ def test_save_false_writes_only_tables_and_resume_does_only_what_is_missing(tmp_
     (out / "predictions.jsonl").write_text((out / "predictions.jsonl").read_text().splitlines()[0] + "\n{\"sour")
     (out / "predictions.csv").write_text("\n".join(r for r in rows if not r.startswith(first_image)) + "\n",
                                          encoding="utf-8")
-    again = predict(predict_config([f"run={opencv_run}", f"source={photo_folder}/*.jpg", "save=false"]), out)
+    again = predict_in(out, [f"run={opencv_run}", f"source={photo_folder}/*.jpg", "save=false", "resume=true"])
     assert (again.resumed, again.images, again.skipped) == (3, 1, 0)  # 1 predicted and 2 skipped before; 1 torn
     lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and len({line["source"] for line in lines}) == 2
@@ -98,7 +132,7 @@ def test_a_video_is_predicted_frame_by_frame_into_an_annotated_video(tmp_path, o
         writer.write(np.roll(photo, shift * 3, axis=1))
     writer.release()
     out = tmp_path / "out"
-    summary = predict(predict_config([f"run={opencv_run}", f"source={video}", "vid_stride=3"]), out)
+    summary = predict_in(out, [f"run={opencv_run}", f"source={video}", "vid_stride=3"])
     lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [line["frame"] for line in lines] == [0, 3, 6] and summary.images == 3
     assert {(line["source"], line["width"], line["height"]) for line in lines} == {(str(video), 160, 120)}
@@ -110,7 +144,7 @@ def test_a_video_is_predicted_frame_by_frame_into_an_annotated_video(tmp_path, o
 def test_bad_sources_are_errors_naming_them(tmp_path, opencv_run):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     with pytest.raises(OSError, match="cannot open the video .*broken.mp4"):
-        predict(predict_config([f"run={opencv_run}", f"source={tmp_path / 'broken.mp4'}"]), tmp_path / "out")
+        predict_in(tmp_path / "out", [f"run={opencv_run}", f"source={tmp_path / 'broken.mp4'}"])
     with pytest.raises(FileNotFoundError, match="nothing_here"):
         open_source(tmp_path / "nothing_here")
     (tmp_path / "docs").mkdir()
@@ -125,4 +159,110 @@ def test_the_command_configs_compose_and_name_every_option(name):
     with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
         cfg = compose(name, overrides=["run=somewhere"] + (["source=x"] if name == "predict" else []),
                       return_hydra_config=True)
-    assert cfg.run == "somewhere" and cfg.hydra.run.dir.startswith(f"outputs/{name}/")
+    assert cfg.run == "somewhere" and cfg.hydra.run.dir.startswith(f"outputs/{name}")
+
+
+@pytest.fixture(scope="module")
+def resize_run(tmp_path_factory):
+    return recorded_run(tmp_path_factory.mktemp("resize"), "resize_kemo")
+
+
+def test_two_predicts_started_in_the_same_second_get_a_folder_each(tmp_path, monkeypatch, opencv_run, photo_folder):
+    project = tmp_path / "project"
+    for source in (f"{photo_folder}/*.jpg", f"{photo_folder}/blank.png"):  # the same name: the same second
+        command(monkeypatch, f"run={opencv_run}", f"source={source}", f"project={project}", "name=now", "save=false")
+    first, second = folders(project)
+    assert second.name.startswith("now") and second != first
+    assert {Path(line["source"]).name for line in lines_of(second)} == {"blank.png"}
+    assert "blank.png" not in {Path(line["source"]).name for line in lines_of(first)} and len(lines_of(first)) == 2
+
+
+def test_a_resume_knows_a_relative_source_from_its_absolute_path(tmp_path, monkeypatch, opencv_run, photo_folder):
+    project, args = tmp_path / "project", [f"run={opencv_run}", "name=mine", "resume=true", "save=false"]
+    command(monkeypatch, *args, f"source={photo_folder}", f"project={project}")
+    (folder,) = folders(project)
+    done = (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    (folder / "predictions.jsonl").write_text("\n".join(done[:2]) + "\n", encoding="utf-8")  # killed after two
+    monkeypatch.chdir(photo_folder.parent)
+    command(monkeypatch, *args, f"source={photo_folder.name}", f"project={os.path.relpath(project)}")
+    sources = [line["source"] for line in lines_of(folder)]
+    assert len(sources) == len(set(sources)) == len(done) == 5 and folders(project) == [folder]
+
+
+@pytest.mark.parametrize("change", ["run", "conf=0.5", "max_faces=1", "source"])
+def test_a_resume_with_another_model_source_or_setting_is_refused(tmp_path, monkeypatch, opencv_run, resize_run,
+                                                                   photo_folder, change):
+    project = tmp_path / "project"
+    first = [f"run={opencv_run}", f"source={photo_folder}/*.jpg", f"project={project}", "name=mine", "resume=true"]
+    command(monkeypatch, *first)
+    (folder,) = folders(project)
+    before = {name: (folder / name).read_bytes() for name in ("predictions.jsonl", "predictions.csv")}
+    second = {"run": [f"run={resize_run}", *first[1:]], "source": [first[0], f"source={photo_folder}", *first[2:]]}
+    with pytest.raises(ValueError, match=f"{folder}.* other settings.*give another name="):
+        command(monkeypatch, *second.get(change, [*first, change]))
+    assert {name: (folder / name).read_bytes() for name in before} == before
+
+
+def test_a_video_resumes_where_it_stopped(tmp_path, monkeypatch, opencv_run, tiny_aihub):
+    photo = cv2.resize(cv2.imread(str(sorted(tiny_aihub.rglob("*.jpg"))[0])), (160, 120))
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for shift in range(7):
+        writer.write(np.roll(photo, shift * 3, axis=1))
+    writer.release()
+    args = [f"run={opencv_run}", f"source={video}", "vid_stride=3", f"project={tmp_path / 'project'}", "name=clip",
+            "resume=true"]
+    command(monkeypatch, *args)
+    (folder,) = folders(tmp_path / "project")
+    whole = lines_of(folder)
+    (folder / "predictions.jsonl").write_text(json.dumps(whole[0]) + "\n", encoding="utf-8")  # killed after frame 0
+    command(monkeypatch, *args)
+    again = lines_of(folder)
+    assert [line["frame"] for line in again] == [0, 3, 6] and again[0] == whole[0]
+    for before, after in zip(whole[1:], again[1:], strict=True):  # batched otherwise: equal to float rounding
+        assert [face["box"] for face in after["faces"]] == [face["box"] for face in before["faces"]]
+        assert [p for face in after["faces"] for p in face["probabilities"].values()] == pytest.approx(
+            [p for face in before["faces"] for p in face["probabilities"].values()], abs=1e-5)
+    capture = cv2.VideoCapture(str(folder / "annotated.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3  # the frames done before are drawn again
+    capture.release()
+
+
+def test_images_of_the_same_stem_keep_an_annotated_image_each(tmp_path, monkeypatch, opencv_run, photo_folder):
+    pictures = tmp_path / "pictures"
+    (pictures / "x").mkdir(parents=True)
+    shutil.copy(next(photo_folder.glob("a_*.jpg")), pictures / "a.jpg")
+    Image.new("RGB", (120, 90), (200, 30, 30)).save(pictures / "a.png")
+    Image.new("RGB", (120, 90), (30, 200, 30)).save(pictures / "x" / "a.png")
+    for source in (pictures, f"{pictures}/**/*.png"):
+        command(monkeypatch, f"run={opencv_run}", f"source={source}", f"project={tmp_path / 'project'}",
+                f"name={Path(str(source)).name}")
+    drawn = [sorted(p.relative_to(f / "annotated").as_posix() for p in (f / "annotated").rglob("*") if p.is_file())
+             for f in folders(tmp_path / "project")]
+    assert len(drawn[0]) == 2 and len(drawn[1]) == 3 and len(set(drawn[1])) == 3
+    (folder,) = [f for f in folders(tmp_path / "project") if f.name == "pictures"]
+    colours = {p.name: Image.open(p).convert("RGB").getpixel((60, 80)) for p in (folder / "annotated").rglob("a.*")}
+    assert len(colours) == 2
+
+
+def test_resume_false_on_a_used_folder_leaves_no_old_pictures_beside_new_tables(tmp_path, monkeypatch, opencv_run,
+                                                                                photo_folder):
+    project = tmp_path / "project"
+    for source in (photo_folder, photo_folder / "blank.png"):
+        command(monkeypatch, f"run={opencv_run}", f"source={source}", f"project={project}", "name=mine",
+                "resume=false")
+    for folder in folders(project):
+        drawn = {p.stem for p in (folder / "annotated").rglob("*") if p.is_file()}
+        assert drawn == {Path(line["source"]).stem for line in lines_of(folder)}
+
+
+def test_the_torn_line_repair_writes_a_new_file(tmp_path, monkeypatch, opencv_run, photo_folder):
+    args = [f"run={opencv_run}", f"source={photo_folder}/*.jpg", f"project={tmp_path}", "name=mine", "resume=true",
+            "save=false"]
+    command(monkeypatch, *args)
+    table = tmp_path / "mine" / "predictions.jsonl"
+    torn = table.read_text(encoding="utf-8").splitlines()[0] + '\n{"sour'
+    table.write_text(torn, encoding="utf-8")
+    os.link(table, tmp_path / "seen")  # the same file, under a second name: an in-place rewrite shows through it
+    command(monkeypatch, *args)
+    assert (tmp_path / "seen").read_text(encoding="utf-8") == torn and len(lines_of(tmp_path / "mine")) == 2
