@@ -26,7 +26,8 @@ def predict(cfg: DictConfig, directory: Path) -> Summary:
         pipe = EmotionPipeline.from_export(cfg.run, conf=cfg.conf, max_faces=cfg.max_faces)
     else:
         pipe = EmotionPipeline.from_run(cfg.run, device=cfg.device, conf=cfg.conf, max_faces=cfg.max_faces,
-                                        half=cfg.half, batch_size=cfg.batch_size)
+                                        half=cfg.half, batch_size=cfg.batch_size,
+                                        trust_checkpoint=cfg.trust_checkpoint)
     log.info("Output directory: %s", directory.resolve())
     summary = predict_into(pipe, cfg.source, directory, batch_size=cfg.batch_size, vid_stride=cfg.vid_stride,
                            save=cfg.save, resume=cfg.resume)

@@ -3,7 +3,8 @@
 `run.json` (written when a run starts, `kemotion.runs`) holds a `pipeline` entry: the run's resolved cropper config
 (the face-detector checkpoint filled in by the detector stage, with the file's SHA-256), the classifier network's
 config, its input size and normalisation. `read_run` finds that record and the checkpoint to load from a run folder
-or from a checkpoint inside one; whatever is missing is an error naming the file.
+or from a checkpoint inside one; whatever is missing is an error naming the file. The record is data: what it may name
+and what it may not switch on is checked as it is read (`kemotion.inference.record_check`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from kemotion.emotions import ENGLISH_NAMES
+from kemotion.inference.record_check import check_network, recorded_cropper
 from kemotion.runs import FINISHED, STARTED
 
 RECORD_KEY = "pipeline"
@@ -64,7 +66,9 @@ def read_run(run: str | Path) -> RunRecord:
     if not record:
         raise ValueError(f"{directory / STARTED} records no pipeline (cropper, classifier input): the run was "
                          "trained before kemotion recorded them, or it is not a classifier run; train it again")
-    return RunRecord(directory, checkpoint, record["cropper"], record.get("detector_sha256"), record["classifier"])
+    check_network(record["classifier"].get("net"), directory / STARTED)
+    return RunRecord(directory, checkpoint, recorded_cropper(record["cropper"], directory / STARTED),
+                     record.get("detector_sha256"), record["classifier"])
 
 
 def _run_folder_of(checkpoint: Path) -> Path:

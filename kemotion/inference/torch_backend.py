@@ -14,6 +14,8 @@ from torch import nn
 from kemotion.data.transforms import eval_transform
 from kemotion.inference.record import RunRecord, read_run
 from kemotion.models.checkpoint import load_weights
+from kemotion.preprocess.cropper import cropper_class
+from kemotion.runs import STARTED
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +43,24 @@ class TorchClassifier:
 
 
 def load_run(run: str | Path, device: str = "cpu", conf: float | None = None, half: bool = False,
-             batch_size: int = 8) -> tuple[object, TorchClassifier]:
+             batch_size: int = 8, trust_checkpoint: bool = False) -> tuple[object, TorchClassifier]:
     """The cropper and the classifier a run recorded (`kemotion.inference.record`)."""
     record = read_run(run)
     log.info("Run %s, classifier checkpoint %s", record.directory, record.checkpoint)
-    return load_cropper(record, device, conf, batch_size), TorchClassifier(
+    return load_cropper(record, device, conf, batch_size, trust_checkpoint), TorchClassifier(
         load_network(record), record.classifier["input_size"], device, half)
 
 
-def load_cropper(record: RunRecord, device: str = "cpu", conf: float | None = None, batch_size: int = 8):
-    """The run's cropper; a face detector's file must be the one the run was trained with (its SHA-256)."""
+def load_cropper(record: RunRecord, device: str = "cpu", conf: float | None = None, batch_size: int = 8,
+                 trust_checkpoint: bool = False):
+    """The run's cropper; a face detector's file must be the one the run was trained with (its SHA-256), and is only
+    unpickled beyond tensors with `trust_checkpoint=True` given here (never because the record says so)."""
     config = dict(record.cropper)
+    target = config.pop("_target_")
     if record.detector_sha256 is not None:  # a face-detector cropper: runtime settings that never change a crop
-        config |= {"device": device, "batch_size": batch_size} | ({"conf": conf} if conf is not None else {})
-    cropper = instantiate(config)
+        config |= {"device": device, "batch_size": batch_size, "trust_checkpoint": trust_checkpoint} | (
+            {"conf": conf} if conf is not None else {})
+    cropper = cropper_class(target, record.directory / STARTED)(**config)  # its fields as they are: no nested targets
     found = getattr(cropper, "checkpoint_sha256", None)
     if record.detector_sha256 is not None and found != record.detector_sha256:
         raise ValueError(f"the face detector {config['checkpoint']} is not the one run {record.directory} was "
