@@ -68,6 +68,14 @@ def test_preprocess_checkpoint_refuses_it_before_detecting(tmp_path, marker, arc
     assert not marker.exists()
 
 
+def test_detector_pretrained_takes_only_its_tensors(tmp_path, marker, architecture):
+    """`detector.pretrained=FILE` builds the configured architecture and copies tensors: the stored dict is unused."""
+    path = hostile_detector(tmp_path, architecture, activation=code_activation(marker))
+    net = build_detector("yolov8n.yaml", scale="n", checkpoint=str(path))
+    assert "activation" not in net.yaml
+    assert not marker.exists()
+
+
 def test_a_model_yaml_file_is_checked_too(tmp_path, marker, architecture):
     path = tmp_path / "detector.yaml"
     path.write_text(yaml.safe_dump({**architecture, "activation": code_activation(marker)}))
@@ -98,4 +106,5 @@ def test_string_arguments_are_literals_or_known_names(architecture):
 def test_what_kemotion_writes_passes(name):
     net = build_detector(name, scale="n")
     assert check_architecture(net.yaml, name) == net.yaml
-    assert check_architecture({**net.yaml, "activation": "nn.LeakyReLU(0.1)"}, name)["activation"]
+    for activation in ("nn.LeakyReLU(0.1)", "torch.nn.ReLU()", "nn.LeakyReLU(negative_slope=0.1, inplace=True)"):
+        assert check_architecture({**net.yaml, "activation": activation}, name)["activation"] == activation
