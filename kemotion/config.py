@@ -43,3 +43,18 @@ def split_kind(subject_disjoint: bool) -> str:
 
 
 OmegaConf.register_new_resolver("split_kind", split_kind, replace=True)
+
+
+def defined_in(target: object, package: str) -> object | None:
+    """What the dotted `_target_` string names when that is defined in a module of `package` (importing only modules of
+    `package`), else None: how a target read from a file is resolved, so that it can only name kemotion's own code."""
+    import importlib
+
+    module, _, name = target.rpartition(".") if isinstance(target, str) else ("", "", "")
+    if not module.startswith(f"{package}.") or not all(part.isidentifier() for part in target.split(".")):
+        return None
+    try:
+        found = getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+    return found if getattr(found, "__module__", None) == module else None

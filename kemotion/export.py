@@ -15,13 +15,17 @@ from kemotion.config import CONFIG_PATH
 FORMATS = ("onnx",)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
-def main(cfg: DictConfig) -> None:
+def export(cfg: DictConfig, directory: Path) -> Path:
     from kemotion.inference.exporter import export_run
 
     if cfg.format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {cfg.format!r}")
-    export_run(cfg.run, Path(HydraConfig.get().runtime.output_dir), opset=cfg.opset)
+    return export_run(cfg.run, directory, opset=cfg.opset, trust_checkpoint=cfg.trust_checkpoint)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
+def main(cfg: DictConfig) -> None:
+    export(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def predict(cfg: DictConfig) -> tuple[Path, Summary]:
         pipe = EmotionPipeline.from_export(cfg.run, conf=cfg.conf, max_faces=cfg.max_faces)
     else:
         pipe = EmotionPipeline.from_run(cfg.run, device=cfg.device, conf=cfg.conf, max_faces=cfg.max_faces,
-                                        half=cfg.half, batch_size=cfg.batch_size)
+                                        half=cfg.half, batch_size=cfg.batch_size,
+                                        trust_checkpoint=cfg.trust_checkpoint)
     found = open_source(cfg.source)
     identity = prediction_identity(pipe, found, cfg.vid_stride)
     options = OmegaConf.to_container(cfg, resolve=True)

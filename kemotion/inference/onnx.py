@@ -10,7 +10,6 @@ they agree).
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 
 from kemotion.keys import CROP_NEUTRAL, file_sha256
+from kemotion.preprocess.cropper import cropper_class
 from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 from kemotion.preprocess.resize import ResizeCropper, letterbox
 
@@ -116,7 +116,7 @@ def load_export(directory: str | Path, conf: float | None = None) -> tuple[objec
         raise FileNotFoundError(f"{path} not found: export a run first (python -m kemotion.export run=RUN)")
     record = json.loads(path.read_text(encoding="utf-8"))
     classifier = record["classifier"]
-    cropper, classify = export_cropper(record["cropper"], directory, conf), OnnxClassifier(
+    cropper, classify = export_cropper(record["cropper"], path, conf), OnnxClassifier(
         directory / CLASSIFIER_FILE, classifier["input_size"], classifier["mean"], classifier["std"])
     detector = directory / DETECTOR_FILE
     origin = {"backend": "onnx", "classifier_sha256": file_sha256(directory / CLASSIFIER_FILE),
@@ -124,13 +124,20 @@ def load_export(directory: str | Path, conf: float | None = None) -> tuple[objec
     return cropper, classify, origin
 
 
-def export_cropper(config: dict, directory: Path, conf: float | None = None):
-    """The cropper a pipeline.json names: the YOLO one on the exported detector, the others as they are."""
+def export_cropper(config: dict, source: Path, conf: float | None = None):
+    """The cropper pipeline.json `source` names: the YOLO one on the exported detector beside it, kemotion's other
+    croppers as they are, nothing else (`cropper_class`)."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{source}: 'cropper' must be a cropper config, not {config!r}")
     config = dict(config)
-    target = config.pop("_target_")
+    target = config.pop("_target_", None)
     if target == YOLO_CROPPER:
         config.pop("checkpoint", None)
-        return OnnxYoloCropper(detector=str(directory / DETECTOR_FILE),
-                               **config | ({"conf": conf} if conf is not None else {}))
-    module, name = target.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)(**config)
+        cropper, config = OnnxYoloCropper, config | {"detector": str(source.parent / DETECTOR_FILE)} | (
+            {"conf": conf} if conf is not None else {})
+    else:
+        cropper = cropper_class(target, source)
+    try:
+        return cropper(**config)
+    except TypeError as error:
+        raise ValueError(f"{source}: the cropper config does not fit {target}: {error}") from None

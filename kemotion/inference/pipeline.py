@@ -72,12 +72,15 @@ class EmotionPipeline:
 
     @classmethod
     def from_run(cls, run: str | Path, device: str = "cpu", conf: float | None = None,
-                 max_faces: int = DEFAULT_MAX_FACES, half: bool = False, batch_size: int = 8) -> EmotionPipeline:
+                 max_faces: int = DEFAULT_MAX_FACES, half: bool = False, batch_size: int = 8,
+                 trust_checkpoint: bool = False) -> EmotionPipeline:
         """The pipeline of a run folder or of a classifier checkpoint inside one (torch backend). `conf`: the
-        lowest face confidence kept (None: the run's own cropper setting)."""
+        lowest face confidence kept (None: the run's own cropper setting). `trust_checkpoint`: unpickle a face
+        detector that holds Python objects (an ultralytics .pt; it runs code): only ever from this argument."""
         from kemotion.inference.torch_backend import load_run
 
-        cropper, classify, origin = load_run(run, device=device, conf=conf, half=half, batch_size=batch_size)
+        cropper, classify, origin = load_run(run, device=device, conf=conf, half=half, batch_size=batch_size,
+                                             trust_checkpoint=trust_checkpoint)
         return cls(cropper, classify, conf, max_faces, origin)
 
     @classmethod

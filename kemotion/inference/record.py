@@ -7,7 +7,8 @@ or from a checkpoint inside one; whatever is missing is an error naming the file
 
 A run folder holds all it predicts with, so it can be moved or shared: the face detector it was trained with is
 linked (or copied) into `<run>/detector/`, and `run.json` names it relative to the run folder. A record from before
-(an absolute path) is still read.
+(an absolute path) is still read. The record is data: what it may name and what it may not switch on is checked as
+it is read (`kemotion.inference.record_check`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from kemotion.emotions import ENGLISH_NAMES
+from kemotion.inference.record_check import check_network, recorded_cropper
 from kemotion.runs import FINISHED, STARTED
 
 RECORD_KEY = "pipeline"
@@ -93,7 +95,8 @@ def read_run(run: str | Path) -> RunRecord:
     if not record:
         raise ValueError(f"{directory / STARTED} records no pipeline (cropper, classifier input): the run was "
                          "trained before kemotion recorded them, or it is not a classifier run; train it again")
-    cropper = dict(record["cropper"])
+    check_network(record["classifier"].get("net"), directory / STARTED)
+    cropper = recorded_cropper(record["cropper"], directory / STARTED)
     if cropper.get("checkpoint"):  # relative to the run folder (an older record's absolute path stays as it is)
         cropper["checkpoint"] = str(directory / cropper["checkpoint"])
     return RunRecord(directory, checkpoint, cropper, record.get("detector_sha256"), record["classifier"])

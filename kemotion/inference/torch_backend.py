@@ -15,6 +15,8 @@ from kemotion.data.transforms import eval_transform
 from kemotion.inference.record import RunRecord, read_run
 from kemotion.keys import file_sha256
 from kemotion.models.checkpoint import load_weights
+from kemotion.preprocess.cropper import cropper_class
+from kemotion.runs import STARTED
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +44,27 @@ class TorchClassifier:
 
 
 def load_run(run: str | Path, device: str = "cpu", conf: float | None = None, half: bool = False,
-             batch_size: int = 8) -> tuple[object, TorchClassifier, dict]:
+             batch_size: int = 8, trust_checkpoint: bool = False) -> tuple[object, TorchClassifier, dict]:
     """The cropper and the classifier a run recorded (`kemotion.inference.record`), and what identifies them (the
     classifier checkpoint's SHA-256, its recorded config, float16 or not; the cropper's key holds the detector's)."""
     record = read_run(run)
     log.info("Run %s, classifier checkpoint %s", record.directory, record.checkpoint)
     origin = {"backend": "torch", "classifier_sha256": file_sha256(record.checkpoint),
               "classifier": record.classifier, "half": half}
-    return load_cropper(record, device, conf, batch_size), TorchClassifier(
+    return load_cropper(record, device, conf, batch_size, trust_checkpoint), TorchClassifier(
         load_network(record), record.classifier["input_size"], device, half), origin
 
 
-def load_cropper(record: RunRecord, device: str = "cpu", conf: float | None = None, batch_size: int = 8):
-    """The run's cropper; a face detector's file must be the one the run was trained with (its SHA-256)."""
+def load_cropper(record: RunRecord, device: str = "cpu", conf: float | None = None, batch_size: int = 8,
+                 trust_checkpoint: bool = False):
+    """The run's cropper; a face detector's file must be the one the run was trained with (its SHA-256), and is only
+    unpickled beyond tensors with `trust_checkpoint=True` given here (never because the record says so)."""
     config = dict(record.cropper)
+    target = config.pop("_target_")
     if record.detector_sha256 is not None:  # a face-detector cropper: runtime settings that never change a crop
-        config |= {"device": device, "batch_size": batch_size} | ({"conf": conf} if conf is not None else {})
-    cropper = instantiate(config)
+        config |= {"device": device, "batch_size": batch_size, "trust_checkpoint": trust_checkpoint} | (
+            {"conf": conf} if conf is not None else {})
+    cropper = cropper_class(target, record.directory / STARTED)(**config)  # its fields as they are: no nested targets
     found = getattr(cropper, "checkpoint_sha256", None)
     if record.detector_sha256 is not None and found != record.detector_sha256:
         raise ValueError(f"the face detector {config['checkpoint']} is not the one run {record.directory} was "

@@ -9,6 +9,8 @@
 checkpoint, or, with `trust_checkpoint=True`, an ultralytics `.pt` (its pickled model under "model", or "ema"
 mid-training; unpickling it runs code, so it is never done unasked); the original YOLO-FaceV2 release is recognised
 and mapped by layer index and shape (`kemotion.models.yolo_facev2_weights`, tensors only, no code run).
+Every model dict, from a YAML file or a checkpoint, passes `kemotion.models.yolo_architecture.check_architecture`
+before ultralytics' parser (which evaluates some of its strings) sees it.
 
 Being a module of the kemotion package, this is only imported after `kemotion/__init__.py` has set YOLO_OFFLINE
 and friends, which ultralytics reads once, at its first import.
@@ -27,6 +29,7 @@ from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
 from kemotion.models import yolo_facev2
 from kemotion.models.checkpoint import load_checkpoint, load_weights
+from kemotion.models.yolo_architecture import check_architecture
 from kemotion.models.yolo_facev2_weights import is_original_checkpoint, load_original_weights
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,8 @@ def load_detector(path: str | Path, trust_checkpoint: bool = False) -> Detection
         raise ValueError(f"{path}: not a detector checkpoint (a {type(checkpoint).__name__}, not a dict)")
     pickled = checkpoint.get("ema") or checkpoint.get("model")
     if ARCHITECTURE_KEY in checkpoint:
-        model = DetectionModel(copy.deepcopy(checkpoint[ARCHITECTURE_KEY]), ch=INPUT_CHANNELS, verbose=False)
+        architecture = check_architecture(checkpoint[ARCHITECTURE_KEY], f"{path} ({ARCHITECTURE_KEY})")
+        model = DetectionModel(copy.deepcopy(architecture), ch=INPUT_CHANNELS, verbose=False)
         load_weights(model, path)
     elif isinstance(pickled, nn.Module):
         model = pickled.float()
@@ -94,6 +98,7 @@ def architecture_config(architecture: str, scale: str = "s") -> dict:
         cfg = yaml_model_load(source)  # ultralytics' loader: searches its cfg/models for bare names, guesses scale
     except FileNotFoundError as error:
         raise ValueError(f"no model YAML {architecture!r} in kemotion or the installed ultralytics: {error}") from None
+    check_architecture(cfg, source)
     named = cfg.get("scale")
     if named and named != scale:
         log.info("%s names scale %r; using it rather than scale=%r", architecture, named, scale)

@@ -1,0 +1,57 @@
+"""What a run's record (`run.json`) may name and switch on: it is data, so it chooses among kemotion's own code only.
+
+- the cropper `_target_`: one of kemotion's croppers (`kemotion.preprocess.cropper.cropper_class`); its fields are
+  then passed to that class, never instantiated recursively (a nested `_target_` would be code too);
+- every `_target_` of the classifier's network config, nested ones included (instantiate builds them all): an
+  nn.Module class of `kemotion.models`, or a builder there annotated to return one;
+- `trust_checkpoint`: never. A recorded value is dropped, with a warning; trust comes only from the command line
+  (`trust_checkpoint=true`) or the API call (`trust_checkpoint=True`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+
+from kemotion.config import defined_in
+from kemotion.preprocess.cropper import cropper_class
+
+log = logging.getLogger(__name__)
+
+TRUST_KEY = "trust_checkpoint"  # a cropper field a record may hold but never switches on
+NETWORK_PACKAGE = "kemotion.models"
+
+
+def recorded_cropper(config: object, source: Path) -> dict:
+    """The recorded cropper config of `source`, naming one of kemotion's croppers, without `trust_checkpoint`."""
+    cropper_class(config.get("_target_") if isinstance(config, dict) else None, source)
+    config = dict(config)
+    if config.pop(TRUST_KEY, False):
+        log.warning("%s records trust_checkpoint=true for the face detector: ignored. Trust comes only from the "
+                    "command line (trust_checkpoint=true) or the API call (trust_checkpoint=True)", source)
+    return config
+
+
+def check_network(config: object, source: Path) -> None:
+    """A ValueError naming `source` unless every `_target_` of network config `config` names a network of
+    kemotion.models (module docstring)."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{source}: the classifier's 'net' must be a network config, not {config!r}")
+    for value in config.values():
+        if isinstance(value, dict):
+            check_network(value, source)
+    target = config.get("_target_")
+    if target is None:
+        return
+    if not _builds_a_network(defined_in(target, NETWORK_PACKAGE)):
+        raise ValueError(f"{source}: the classifier _target_ {target!r} is not a network of {NETWORK_PACKAGE} (an "
+                         "nn.Module class or a function returning one); a recorded file may not name other code")
+
+
+def _builds_a_network(found: object) -> bool:
+    from torch import nn
+
+    if isinstance(found, type):
+        return issubclass(found, nn.Module)
+    return inspect.isfunction(found) and inspect.signature(found).return_annotation in ("nn.Module", nn.Module)

@@ -1,0 +1,52 @@
+"""Item 3 of issue 20: an export folder's `pipeline.json` names one of kemotion's croppers, nothing else.
+
+`predict backend=onnx` (`EmotionPipeline.from_export`) used to import whatever `_target_` the file named and call it
+with the file's fields: `subprocess.call` ran a command.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from kemotion import EmotionPipeline
+from kemotion.inference.onnx import PIPELINE_FILE
+from kemotion.predict import predict
+
+CLASSIFIER = {"input_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}
+
+
+def export_folder(tmp_path, cropper: dict):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / PIPELINE_FILE).write_text(json.dumps({"cropper": cropper, "classifier": CLASSIFIER}))
+    return folder
+
+
+@pytest.mark.parametrize("target", [
+    "subprocess.call",
+    "kemotion.preprocess.yolo.file_sha256",  # kemotion's, but no cropper
+    "kemotion.preprocess.face_crop.cv2.imwrite",  # reached through a kemotion module
+    "kemotion.preprocess.cropper.Cropped",  # a kemotion dataclass, but no cropper
+])
+def test_from_export_refuses_a_target_that_is_no_kemotion_cropper(tmp_path, marker, target):
+    folder = export_folder(tmp_path, {"_target_": target, "args": ["touch", str(marker)]})
+    with pytest.raises(ValueError, match=rf"{PIPELINE_FILE}: the cropper _target_ '{target}' is not one of kemotion"):
+        EmotionPipeline.from_export(folder)
+    assert not marker.exists()
+
+
+def test_predict_backend_onnx_refuses_it(tmp_path, marker):
+    folder = export_folder(tmp_path, {"_target_": "subprocess.call", "args": ["touch", str(marker)]})
+    cfg = OmegaConf.create({"backend": "onnx", "run": str(folder), "conf": None, "max_faces": 20})
+    with pytest.raises(ValueError, match=f"{folder / PIPELINE_FILE}: the cropper _target_ 'subprocess.call'"):
+        predict(cfg, tmp_path / "out")
+    assert not marker.exists()
+
+
+def test_a_kemotion_cropper_with_fields_it_lacks_is_named(tmp_path):
+    folder = export_folder(tmp_path, {"_target_": "kemotion.preprocess.resize.ResizeCropper", "command": "ls"})
+    with pytest.raises(ValueError, match=f"{PIPELINE_FILE}: the cropper config does not fit .*ResizeCropper"):
+        EmotionPipeline.from_export(folder)
