@@ -40,9 +40,10 @@ def test_from_export_refuses_a_target_that_is_no_kemotion_cropper(tmp_path, mark
 
 def test_predict_backend_onnx_refuses_it(tmp_path, marker):
     folder = export_folder(tmp_path, {"_target_": "subprocess.call", "args": ["touch", str(marker)]})
-    cfg = OmegaConf.create({"backend": "onnx", "run": str(folder), "conf": None, "max_faces": 20})
+    cfg = OmegaConf.create({"backend": "onnx", "run": str(folder), "conf": None, "max_faces": 20,
+                            "project": str(tmp_path / "out"), "name": "hostile"})
     with pytest.raises(ValueError, match=f"{folder / PIPELINE_FILE}: the cropper _target_ 'subprocess.call'"):
-        predict(cfg, tmp_path / "out")
+        predict(cfg)
     assert not marker.exists()
 
 
