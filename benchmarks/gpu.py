@@ -252,11 +252,10 @@ def _synchronise(device: torch.device) -> None:
 
 def _summary(args: argparse.Namespace, results: dict) -> None:
     """Loader / model per classifier (the fastest setting of each against each loader variant at the most workers
-    measured), and Table 5 at paper scale in device-hours at these rates."""
+    measured), and Table 5 at paper scale in device-hours at the pace of the best data path (the slower of its
+    loader and its model)."""
     loaders = {name: rate for (name, workers), rate in results["loader"].items()
                if workers == max(w for n, w in results["loader"] if n == name)}
-    if "decoded+device" in loaders and results["device_step"]:  # the device step runs after the workers' share
-        loaders["decoded+device"] = 1 / (1 / loaders["decoded+device"] + 1 / results["device_step"])
     print(f"\nloader / model at {args.image_size} px (loader) and {args.model_size} px (model), batch {args.batch}; "
           f"loaders at {max(args.loader_workers)} workers")
     print(f"{'classifier':<12} {'fastest setting':<28} {'model img/s':>11} " +
@@ -267,8 +266,12 @@ def _summary(args: argparse.Namespace, results: dict) -> None:
         if not measured:
             continue
         key, (rate, _) = max(measured.items(), key=lambda item: item[1][0])
-        ratios = " ".join(f"{loaders[name] / rate:20.2f}" for name in loaders)
-        paced = min([rate, *loaders.values()]) if loaders else rate  # the slower of the loader's best and the model
+        # the device step (decoded+device) runs on the model's device, in the training step's stream: its time adds to
+        # the model's, not to the workers'
+        consumes = {name: 1 / (1 / rate + 1 / results["device_step"]) if name == "decoded+device" else rate
+                    for name in loaders}
+        ratios = " ".join(f"{loaders[name] / consumes[name]:20.2f}" for name in loaders)
+        paced = max((min(loaders[name], consumes[name]) for name in loaders), default=rate)  # the best data path
         hours = PAPER_TRAIN_IMAGES * PAPER_EPOCHS * PAPER_CROPPERS * PAPER_SEEDS / paced / 3600
         hours_total[model] = hours
         print(f"{model:<12} {_label(key)[len(model) + 1:]:<28} {rate:11.1f} {ratios} {hours:18.1f}")
