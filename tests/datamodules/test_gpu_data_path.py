@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from kemotion.data.transforms import eval_transform
@@ -61,3 +62,23 @@ def test_without_device_augment_batches_pass_untouched(tmp_path):
     module = _module(tmp_path, device_augment=False)
     batch = [torch.zeros(2, 3, 24, 24), torch.zeros(2, dtype=torch.long)]
     assert module.on_after_batch_transfer(batch, 0) is batch
+
+
+@pytest.mark.slow
+def test_a_run_on_the_decoded_cache_is_the_jpeg_runs_and_device_augment_repeats_itself(tmp_path):
+    """Through `python -m kemotion.train`'s code: the decoded cache changes where pixels come from, not the run; with
+    `device_augment` Lightning hands each batch to the data module after its transfer, and a seed repeats the run."""
+    from kemotion.training import train
+    from tests.conftest import TINY_DATA, compose_config
+
+    base = ["+experiment=resize_kemo", *TINY_DATA, "logger=none", "trainer.max_epochs=1", "model.net.width=8",
+            "+trainer.enable_progress_bar=false", "seed=0"]
+    jpeg, decoded, device, again = (
+        train(compose_config(tmp_path / name, base + extra))[0]
+        for name, extra in [("jpeg", []), ("decoded", ["data.decoded_cache=true"]),
+                            ("device", ["data.decoded_cache=true", "data.device_augment=true"]),
+                            ("again", ["data.decoded_cache=true", "data.device_augment=true"])])
+    assert decoded == jpeg
+    assert list((tmp_path / "decoded" / ".cache").rglob("decoded/32px-v1/classification.u8"))
+    assert device == again and 0 <= device["test/acc"] <= 1
+    assert device["test/loss"] != jpeg["test/loss"]  # another augmentation stream
