@@ -66,21 +66,30 @@ class BatchAugment:
 
     Each image draws its own flip (p = `hflip_p`) and its own erasing (p = `random_erasing_p`); the erased box comes
     from albumentations' own `Erasing` sampler and its fill is uniform in [0, 1) after normalisation, as on the CPU
-    path. Random draws come from torch's generators (seeded by `seed_everything`) and the sampler's own state
-    (`set_random_seed`), so a seeded run repeats itself. `channels_last`: return the batch in that memory format.
+    path. Every draw comes from generators of its own, seeded by `set_random_seed` (the data module gives each DDP
+    rank its own seed), so a seeded run repeats itself. `channels_last`: return the batch in that memory format.
     """
 
     def __init__(self, random_erasing_p: float = 0.5, hflip_p: float = 0.5, channels_last: bool = False) -> None:
         self.random_erasing_p, self.hflip_p, self.channels_last = random_erasing_p, hflip_p, channels_last
         self.boxes = erasing(1.0)  # only its box sampler is used; whether to erase is drawn here
+        self.seed = 0
+        self._generators: dict[torch.device, torch.Generator] = {}
 
     def set_random_seed(self, seed: int) -> None:
         self.boxes.set_random_seed(seed)
+        self.seed, self._generators = seed, {}
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        if device not in self._generators:
+            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generators[device]
 
     def __call__(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         """uint8 (B, 3, H, W) → float32 normalised, augmented when `train`."""
         if train:
-            flip = (torch.rand(len(images)) < self.hflip_p).to(images.device)
+            flip = (torch.rand(len(images), generator=self._generator(torch.device("cpu"))) < self.hflip_p).to(
+                images.device)
             images = torch.where(flip[:, None, None, None], F.horizontal_flip(images), images)
         images = self.normalise(images)
         if train:
@@ -94,9 +103,10 @@ class BatchAugment:
 
     def _erase(self, images: torch.Tensor) -> None:
         channels, height, width = images.shape[1:]
-        for index in (torch.rand(len(images)) < self.random_erasing_p).nonzero().flatten().tolist():
+        draws = torch.rand(len(images), generator=self._generator(torch.device("cpu")))
+        for index in (draws < self.random_erasing_p).nonzero().flatten().tolist():
             for x_min, y_min, x_max, y_max in self.boxes.get_params_dependent_on_data({"shape": (height, width)},
                                                                                      {})["holes"]:
                 h, w = int(y_max - y_min), int(x_max - x_min)
-                fill = torch.rand(channels, h, w, device=images.device)
+                fill = torch.rand(channels, h, w, device=images.device, generator=self._generator(images.device))
                 F.erase(images[index], int(y_min), int(x_min), h, w, fill, inplace=True)
