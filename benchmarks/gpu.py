@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import os
 import sys
 import tempfile
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
                         print(f"{_label(key)}: skipped (budget)")
                         continue
                     results["models"][key] = _classifier_rate(args, device, model, precision, channels_last, compiled)
+                    _release(device)
                     rate, memory = results["models"][key]
                     print(f"{_label(key)}: {rate:9.1f} img/s, peak {memory / 2**20:8.0f} MiB")
     if not args.no_detector and left() > 0:
@@ -243,6 +245,13 @@ def _timed(work: Callable[[], object], warmup: int, steps: int, device: torch.de
     return time.perf_counter() - begin
 
 
+def _release(device: torch.device) -> None:
+    """Free the last variant's model and optimizer before the next one is built and measured."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def _synchronise(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -303,7 +312,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-size", type=int, default=None, help="the classifiers' input (default: image size)")
     parser.add_argument("--crop-size", type=int, default=500, help="the crop cache's JPEGs (paper: 500 px)")
     parser.add_argument("--long-side", type=int, default=1000, help="the synthetic photos' long side")
-    parser.add_argument("--train-images", type=int, default=400)
+    parser.add_argument("--train-images", type=int, default=2000 if gpu else 400,
+                        help="about this many training crops (an epoch of 16 workers should outlast their start)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--models", nargs="+", choices=CLASSIFIERS, default=list(CLASSIFIERS))
     parser.add_argument("--loader-workers", type=int, nargs="+", default=[4, 8, 16] if gpu else [0, 1, 2])
