@@ -14,7 +14,8 @@ In one process, on synthetic AI-Hub data built here (nothing travels but the cod
   Lightning's Trainer and the real EmotionClassifier on a batch already on the device: warm-up steps, then timed steps
   between synchronisations; then loader / model for each classifier at its fastest setting;
 - detector: YOLO-FaceV2 (`--detector-scale`) training img/s at `--detector-size` (the real FaceDetector and its loss,
-  one face per image) and eval-mode detect img/s;
+  one face per image), eval-mode detect img/s, and the exported ONNX detector's forward under onnxruntime (its CUDA
+  provider when installed);
 - projection: the paper-scale Table 5 (39,200 training images, 150 epochs, 3 croppers × 3 classifiers × 3 seeds)
   in device-hours at the measured model rates, and at the loader's rate where that is slower.
 `--budget-s` bounds the whole run: once it is spent, the remaining sections are skipped (and say so).
@@ -178,9 +179,29 @@ def _detector_rates(args: argparse.Namespace, device: torch.device) -> dict[str,
     train, memory = _fit_rate(args, device, detector, batch, args.detector_precision)
     detector = detector.to(device).eval()
     detect = n * args.steps / _timed(lambda: detector.detect(batch["img"]), args.warmup, args.steps, device)
+    onnx, provider = _onnx_detect_rate(args, detector.net, batch["img"].cpu().numpy())
     print(f"detector YOLO-FaceV2 {args.detector_scale} {size} px, batch {n}, {args.detector_precision}: train "
-          f"{train:8.1f} img/s (peak {memory / 2**20:.0f} MiB), detect (fp32, eval) {detect:8.1f} img/s")
-    return {"train": train, "detect": detect}
+          f"{train:8.1f} img/s (peak {memory / 2**20:.0f} MiB), detect (fp32, eval) {detect:8.1f} img/s, "
+          f"ONNX forward ({provider}) {onnx:8.1f} img/s")
+    return {"train": train, "detect": detect, "onnx": onnx}
+
+
+def _onnx_detect_rate(args: argparse.Namespace, net: torch.nn.Module, images) -> tuple[float, str]:
+    """The exported detector's forward img/s under onnxruntime (`kemotion.export`'s export; CUDA provider when the
+    installed onnxruntime has it, else CPU). NaN when onnx or onnxruntime is missing."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return float("nan"), "onnxruntime missing"
+    from kemotion.inference.exporter import OPSET, DecodedHead, to_onnx
+
+    path = args.out / "face_detector.onnx"
+    to_onnx(DecodedHead(net).cpu(), torch.zeros(2, 3, *images.shape[2:]), path, "detections", OPSET)
+    provider = next(p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                     if p in onnxruntime.get_available_providers())
+    runner = onnxruntime.InferenceSession(str(path), providers=[provider])
+    seconds = _timed(lambda: runner.run(None, {"images": images}), args.warmup, args.steps, torch.device("cpu"))
+    return len(images) * args.steps / seconds, provider
 
 
 def _fit_rate(args: argparse.Namespace, device: torch.device, module, batch, precision: str) -> tuple[float, int]:

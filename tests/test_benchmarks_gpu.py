@@ -27,7 +27,7 @@ def test_the_smoke_run_measures_every_section_and_prints_the_table(gpu_benchmark
     assert results["device_step"] > 0
     (key, (rate, _)), = results["models"].items()
     assert key == ("resnet18", "32-true", False, False) and rate > 0
-    assert results["detector"]["train"] > 0 and results["detector"]["detect"] > 0
+    assert results["detector"]["train"] > 0 and results["detector"]["detect"] > 0 and results["detector"]["onnx"] > 0
     printed = capsys.readouterr().out
     assert "resnet18 32-true" in printed and "Table 5 at paper scale" in printed
     assert (tmp_path / "cache" / "crops").is_dir() and list((tmp_path / "cache").rglob("decoded/32px-v1/*.u8"))
