@@ -23,6 +23,7 @@ RUNTIME_SETTINGS = frozenset({
     "workers", "num_workers", "crop_workers", "cache_workers",  # processes and threads
     "pin_memory", "enable_progress_bar", "log_every_n_steps", "enable_model_summary", "model_summary",  # console
     "default_root_dir", "dirpath",  # where a run's files go (the run folder is its own key's subject)
+    "decoded_cache",  # the same pixels, read from a memmap instead of decoded from each JPEG
 })
 # Dataclass-field metadata of a cropper parameter that never changes a crop (how many images per batch; where the
 # detector file is, as opposed to what it holds, which goes into the key as its hash).

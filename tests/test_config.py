@@ -54,11 +54,12 @@ def test_paper_scale_lives_in_the_aihub_config(tmp_path):
     assert list(cfg.data.selection.split) == [0.8, 0.1, 0.1]  # paper Table 2
 
 
-@pytest.mark.parametrize("trainer", ["cpu", "gpu", "ddp"])
+@pytest.mark.parametrize("trainer", ["cpu", "gpu", "gpu_bf16", "ddp"])
 @pytest.mark.parametrize("logger", ["csv", "none", "wandb"])
 def test_trainer_and_logger_configs_compose(tmp_path, trainer, logger):
     cfg = compose_config(tmp_path, [f"trainer={trainer}", f"logger={logger}"])
     assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+    assert cfg.trainer.get("precision") == {"gpu": "16-mixed", "gpu_bf16": "bf16-mixed"}.get(trainer)
     assert cfg.trainer.max_epochs == cfg.data.epochs
     assert set(cfg.get("logger") or {}) == ({"none": set(), "csv": {"csv"}, "wandb": {"wandb"}}[logger])
 
