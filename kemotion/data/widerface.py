@@ -70,7 +70,7 @@ def parse_annotations(path: Path, split: str, report: SkipReport) -> list[WiderI
             count = int(lines[at + 1])
             rows = lines[at + 2: at + 2 + max(count, 1)]  # a count of 0 is followed by one all-zero row
             faces = np.array([[int(float(v)) for v in row.split()[:10]] for row in rows], np.int64).reshape(-1, 10)
-        except (IndexError, ValueError) as error:
+        except (IndexError, ValueError, OverflowError) as error:  # OverflowError: an `inf` coordinate
             raise DatasetError(f"{path}, line {at + 1}: malformed block for {relative!r} ({error})") from None
         if len(faces) != max(count, 1) or faces.shape[1] != 10:
             raise DatasetError(f"{path}, line {at + 1}: {relative!r} announces {count} faces of 10 values")
