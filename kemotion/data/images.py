@@ -27,6 +27,7 @@ EXIF_ORIENTATION_TAG = 0x0112
 TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # the upright frame swaps width and height
 PROBE_SCALE = 8  # JPEG DCT scaling 1/8: decodes every byte (truncation shows) at ~1/64 of the pixels
 FORMATS = ("JPEG", "PNG", "BMP", "WEBP")  # PIL format names kemotion decodes (a camera's MPO opens as JPEG)
+DCT_FORMATS = frozenset({"JPEG", "MPO"})  # decoded reduced by PIL's draft (DCT scaling)
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})  # 16-bit greyscale PNG ("I" in older PIL)
 
 
@@ -81,10 +82,11 @@ def upright_size(path: str | Path) -> tuple[int, int]:
 def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
     """The upright image as RGB uint8 H×W×3 (greyscale, 16-bit greyscale, CMYK, palette and alpha converted).
 
-    With `max_side`, the image comes back reduced to a long side of at least max_side and less than twice it (larger
-    only when the image is): JPEGs are decoded at the smallest DCT scale that keeps max_side, and every format is then
-    box-reduced by a whole factor before anything is copied, so a 12000 px PNG is held at full size once, in its own
-    mode, and never converted or returned at that size. The caller resizes, and scales boxes by the returned shape.
+    With `max_side`, the result's long side is at least max_side (unless the image is smaller) and bounded: JPEGs are
+    decoded at the smallest DCT scale that keeps max_side (at most 1/8: the rest of the resolution often spares a
+    face crop a second decode), other formats are decoded whole and box-reduced by the largest whole factor that keeps
+    max_side, before any conversion, so a 12000 px PNG is held at full size once, in its own mode, and never returned
+    at that size. The caller resizes, and scales boxes by the returned shape.
     """
     with _opened(path) as img:
         try:
@@ -93,10 +95,10 @@ def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
             img.load()
         except Exception as exc:
             raise _bad_decode(path, exc) from exc
-        mode = img.mode
+        mode, drafted = img.mode, img.format in DCT_FORMATS
         try:
             img = _eight_bit(img)
-            if max_side is not None:
+            if max_side is not None and not drafted:
                 img = _reduced(img, max_side)
             return np.asarray(_to_rgb(ImageOps.exif_transpose(img)), dtype=np.uint8)
         except Exception as exc:
@@ -156,7 +158,11 @@ def _eight_bit(img: Image.Image) -> Image.Image:
     colour), 1-bit → L, and 16-bit greyscale → L scaled to 0-255 (PIL's own conversion clips every value above 255,
     so a 16-bit PNG would come out white)."""
     if img.mode in SIXTEEN_BIT_MODES:
-        eight = Image.fromarray((np.clip(np.asarray(img), 0, 65535) >> 8).astype(np.uint8))
+        values = np.asarray(img)
+        if values.dtype.itemsize != 2:  # "I": 32-bit integers holding 16-bit values
+            values = np.clip(values, 0, 65535).astype(np.uint16)
+        high = values.astype("<u2", copy=False).view(np.uint8)[..., 1::2]  # each value's high byte: value // 256
+        eight = Image.fromarray(np.ascontiguousarray(high))
         eight.info = img.info  # the EXIF orientation
         return eight
     if img.mode in ("P", "PA"):
@@ -165,7 +171,7 @@ def _eight_bit(img: Image.Image) -> Image.Image:
 
 
 def _reduced(img: Image.Image, max_side: int) -> Image.Image:
-    """Box-reduced by the largest whole factor that keeps the long side >= max_side (after a JPEG draft: mostly 1)."""
+    """Box-reduced by the largest whole factor that keeps the long side >= max_side: below 2 × max_side after."""
     factor = max(img.size) // max(1, max_side)
     return img.reduce(factor) if factor >= 2 else img
 
