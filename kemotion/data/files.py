@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+NON_BLOCKING = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to wait on
+
 
 class NotARegularFile(OSError):
     """A path that exists but is a FIFO, a device, a socket or a folder: never opened for reading."""
@@ -80,12 +82,13 @@ def open_regular(path: str | Path) -> Iterator[BinaryIO]:
 
     The check is on the opened descriptor, so nothing can swap the file in between, and the open never waits: a
     FIFO opened without O_NONBLOCK blocks until someone writes to it."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    fd = os.open(path, os.O_RDONLY | NON_BLOCKING)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise NotARegularFile(f"{path}: {_kind(mode)}, not a regular file; not read")
-        os.set_blocking(fd, True)
+        if NON_BLOCKING:
+            os.set_blocking(fd, True)
         handle = os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

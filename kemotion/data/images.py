@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -187,7 +188,7 @@ def _bad_decode(path: str | Path, exc: Exception) -> BadImage:
     return BadImage(path, "corrupt image", message)
 
 
-def _unidentified(path: str | Path, handle) -> BadImage:
+def _unidentified(path: str | Path, handle: BinaryIO) -> BadImage:
     """Random bytes, an empty file, a format PIL cannot read (HEIC from iPhones), or one kemotion does not open."""
     handle.seek(0)
     head = handle.read(16)

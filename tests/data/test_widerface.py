@@ -55,6 +55,13 @@ def test_an_infinite_coordinate_is_an_error_naming_the_file_and_line_not_an_over
         parse_annotations(path, "train", SkipReport())
 
 
+def test_a_box_file_linked_to_a_device_is_an_error_naming_it_not_read(tmp_path):
+    path = tmp_path / "wider_face_train_bbx_gt.txt"
+    path.symlink_to("/dev/zero")
+    with pytest.raises(DatasetError, match=r"wider_face_train_bbx_gt.txt: cannot be read .*a character device"):
+        parse_annotations(path, "train", SkipReport())
+
+
 def test_a_folder_without_the_annotations_is_a_clear_error(tmp_path):
     with pytest.raises(DatasetError, match="not a WIDER FACE folder: .*wider_face_train_bbx_gt.txt"):
         WiderFace(tmp_path).prepare()
