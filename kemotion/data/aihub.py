@@ -26,8 +26,9 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg"})
 BOX_KEYS = ("minX", "minY", "maxX", "maxY")
 UNKNOWN_BACKGROUND = -1  # a sample without a place category, as a class index (a loss leaves it out)
 SUBJECT_HASH = re.compile(r"[0-9a-f]{64}", re.IGNORECASE)  # first `_` field of an image name: the person
-# The release's largest label file holds ~60,000 records of ~0.8 KB (~50 MB, /work/shared/aihub/FORMAT.md); a file
-# far above that is not a label file, and reading it whole (a link to /dev/zero: without end) would exhaust memory.
+# The release's largest label file holds ~60,000 records (/work/shared/aihub/FORMAT.md) of ~0.8 KB (the sample
+# release's): ~50 MB. A file far above that is not a label file, and reading it whole (a link to /dev/zero: without
+# end) would exhaust memory.
 MAX_LABEL_BYTES = 256 * 2**20
 
 
