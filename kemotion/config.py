@@ -2,19 +2,57 @@
 
 The configs ship inside the package (`kemotion/conf/`, also reachable as the top-level `conf/` link in a clone), so an
 installed kemotion (a wheel, `pip install git+...`) composes the same configs as a clone. Hydra finds them as the
-package `pkg://kemotion.conf`; code that reads a file directly uses `CONFIG_DIR`.
+package `pkg://kemotion.conf`; code that reads a file directly uses `CONFIG_DIR`. `validate` checks a composed config's
+numbers before anything runs (the entry points call it through `kemotion.training.train` and `preprocess`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 CONFIG_PACKAGE = "kemotion.conf"
 CONFIG_PATH = f"pkg://{CONFIG_PACKAGE}"  # for @hydra.main
 CONFIG_NAME = "train"
 CONFIG_DIR = Path(__file__).resolve().parent / "conf"
+
+
+# Counts and sizes a run needs: key → (smallest value that can work, what the value is). A key a config does not
+# have is not checked. 0 epochs would record untrained weights as a finished run, -1 is Lightning's "no end"; a size
+# of 0 fails deep inside OpenCV or albumentations; a negative count selects nothing and calls that "no problems".
+AT_LEAST = {
+    "trainer.max_epochs": (1, "epochs to train"),
+    "data.image_size": (1, "the classifier's input side in pixels"),
+    "data.batch_size": (1, "images per batch"),
+    "data.selection.n_per_class": (1, "images per class"),
+    "data.selection.n_detector": (0, "images of the face detector's subset"),
+    "data.detector.epochs": (1, "the face detector's epochs"),
+    "data.detector.image_size": (1, "the face detector's input side in pixels"),
+    "data.detector.batch_size": (1, "the face detector's images per batch"),
+    "datamodule.image_size": (1, "the input side in pixels"),
+    "datamodule.batch_size": (1, "images per batch"),
+    "preprocess.size": (1, "the crop side in pixels"),
+    "preprocess.detect_side": (1, "the long side faces are detected at"),
+    "preprocess.batch_size": (1, "images per detector batch"),
+}
+
+
+def validate(cfg: DictConfig) -> None:
+    """ValueError naming the key and the value of the first count or size in `AT_LEAST` that cannot work (and, for
+    a value set through another key, that key: `trainer.max_epochs=0 (from ${data.epochs})`)."""
+    for key, (smallest, meaning) in AT_LEAST.items():
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+            raise ValueError(f"{key}={value!r}{_origin(cfg, key)}: {meaning} must be a whole number >= {smallest}")
+
+
+def _origin(cfg: DictConfig, key: str) -> str:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return f" (from {OmegaConf.to_container(node)[leaf]})" if OmegaConf.is_interpolation(node, leaf) else ""
 
 
 def options(group: str) -> list[str]:

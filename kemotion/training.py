@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from kemotion.config import validate
 from kemotion.detector_stage import provide_face_detector
 from kemotion.inference.record import pipeline_record
 from kemotion.runs import LOCK, RunFolder
@@ -30,7 +31,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], str | None]:
     """Fit and/or test as `cfg` says; return the logged metrics (`val/acc_best`, `test/acc`, …) and the best
     checkpoint (with `train=false`, the `ckpt_path` it tested). A YOLO crop without a detector checkpoint first gets
     one (`kemotion.detector_stage`). A run whose folder says it finished is not run again, one that was killed
-    resumes from its last checkpoint, and one whose folder another process is running is skipped (`kemotion.runs`)."""
+    resumes from its last checkpoint, and one whose folder another process is running is skipped (`kemotion.runs`).
+    A count or size that cannot work is a ValueError naming its key, before anything runs (`config.validate`)."""
+    validate(cfg)
     tested = _checkpoint_to_test(cfg)
     folder = RunFolder.of(cfg)
     with folder.claim() as owned:

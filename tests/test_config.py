@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from hydra.utils import instantiate
 
-from kemotion.config import options, table5_grid
+from kemotion.config import options, table5_grid, validate
 from kemotion.datamodules.classification import ClassificationDataModule
 from kemotion.lit.classifier import EmotionClassifier
+from kemotion.preprocess.__main__ import preprocess
+from kemotion.training import train
 from tests.conftest import compose_config
 
 EXPERIMENTS = options("experiment")
@@ -173,3 +177,29 @@ def test_context_ablation_is_one_multirun_of_the_three_variants(tmp_path):
     jobs = sweep_jobs(cfg)
     assert len(jobs) == 9 and {job[0] for job in jobs} == {
         "model=context_kemo_face", "model=context_kemo_scene", "model=context_kemo"}
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("data.epochs=0", "trainer.max_epochs=0 (from ${data.epochs}): epochs to train must be a whole number >= 1"),
+    ("data.epochs=-1", "trainer.max_epochs=-1 (from ${data.epochs})"),  # Lightning's -1: train without end
+    ("preprocess.size=0", "preprocess.size=0: the crop side in pixels must be a whole number >= 1"),
+    ("data.image_size=0", "data.image_size=0: the classifier's input side"),
+    ("data.selection.n_per_class=-3", "data.selection.n_per_class=-3: images per class"),
+    ("data.batch_size=8.5", "data.batch_size=8.5: images per batch"),
+    ("+experiment=face_detector data.detector.epochs=0", "trainer.max_epochs=0 (from ${detector.epochs})"),
+])
+def test_a_value_that_cannot_work_stops_the_run_before_it_starts_naming_the_key(tmp_path, override, message):
+    """data.epochs=0 wrote a finished result.json from untrained weights, -1 trained without end, a size of 0 failed
+    inside OpenCV, n_per_class=-3 said "no image could be used: no problems"."""
+    cfg = compose_config(tmp_path, [*override.split(), "logger=csv"])
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train(cfg)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        preprocess(cfg)
+    assert not list(tmp_path.rglob("result.json")) and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_shipped_experiment_passes_validation(tmp_path, experiment):
+    validate(compose_config(tmp_path, [f"+experiment={experiment}", "data=aihub", "data.source.root=/nowhere"]))
+    validate(compose_config(tmp_path, [f"+experiment={experiment}"]))

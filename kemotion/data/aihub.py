@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from kemotion.data.face_box import ANNOTATORS, BadBox, consensus_box
+from kemotion.data.files import read_bounded, walk_files
 from kemotion.data.images import BadImage, probe_image
 from kemotion.data.skips import Problem, SkipReport
 from kemotion.emotions import KOREAN_NAMES, Emotion, nfc, parse_emotion
@@ -26,6 +26,10 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg"})
 BOX_KEYS = ("minX", "minY", "maxX", "maxY")
 UNKNOWN_BACKGROUND = -1  # a sample without a place category, as a class index (a loss leaves it out)
 SUBJECT_HASH = re.compile(r"[0-9a-f]{64}", re.IGNORECASE)  # first `_` field of an image name: the person
+# The release's largest label file holds ~60,000 records (/work/shared/aihub/FORMAT.md) of ~0.8 KB (the sample
+# release's): ~50 MB. A file far above that is not a label file, and reading it whole (a link to /dev/zero: without
+# end) would exhaust memory.
+MAX_LABEL_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,8 @@ def notes(sample: Sample) -> list[tuple[str, str]]:
         suffix = Path(sample.filename).suffix
         found.append(("not a JPEG", f"{sample.image_format or 'unknown'} content named {suffix}; read by content"))
     if sample.image_mode != "RGB":
-        kind = {"L": "greyscale image", "LA": "greyscale image", "CMYK": "CMYK image"}.get(sample.image_mode)
+        kind = {"L": "greyscale image", "LA": "greyscale image", "I;16": "16-bit greyscale image",
+                "CMYK": "CMYK image"}.get(sample.image_mode)
         found.append((kind or "non-RGB image", f"mode {sample.image_mode}; converted to RGB"))
     if sample.box_source != "median of A,B,C":
         detail = f"face box is the {sample.box_source}; the others were missing, of zero area or outside"
@@ -230,19 +235,10 @@ def _walk_files(root: str | Path, report: SkipReport | None = None) -> list[Path
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root {root} does not exist or is not a folder")
-    read: dict[str, str] = {}
-    paths = []
-    for folder, subfolders, names in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in read:
-            subfolders[:] = []  # not descended into: a loop would never end
-            if report is not None:
-                report.add(folder, "folder linked twice", f"the same folder as {read[real]} (symlink); read once",
-                           action="ignored")
-            continue
-        read[real] = folder
-        paths += [Path(folder, name) for name in names]
-    return sorted(paths, key=lambda path: (nfc(str(path)), str(path)))
+    listing = walk_files(root)
+    for folder, first in listing.repeated if report is not None else ():
+        report.add(folder, "folder linked twice", f"the same folder as {first} (symlink); read once", action="ignored")
+    return sorted(listing.files, key=lambda path: (nfc(str(path)), str(path)))
 
 
 def _why_ignored(name: str) -> str:
@@ -264,7 +260,12 @@ def _read_label_file(path: Path, split: str, emotion: Emotion, report: SkipRepor
 
 def _load_json_list(path: Path, report: SkipReport) -> list:
     try:
-        text = path.read_bytes().decode("utf-8-sig")  # copies re-saved by other tools may carry a BOM
+        raw = read_bounded(path, MAX_LABEL_BYTES)
+    except OSError as exc:  # a FIFO, a device, a file over MAX_LABEL_BYTES, a broken link
+        report.add(path, "unreadable label file", str(exc).removeprefix(f"{path}: "))
+        return []
+    try:
+        text = raw.decode("utf-8-sig")  # copies re-saved by other tools may carry a BOM
     except UnicodeDecodeError as exc:
         detail = f"byte {exc.start} is not UTF-8; a cp949/euc-kr re-encoded copy? re-save it as UTF-8"
         report.add(path, "not UTF-8", detail)
@@ -273,6 +274,9 @@ def _load_json_list(path: Path, report: SkipReport) -> list:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         report.add(path, "malformed JSON", f"line {exc.lineno} column {exc.colno}: {exc.msg}")
+        return []
+    except RecursionError:
+        report.add(path, "malformed JSON", "nested deeper than Python's JSON reader allows; not a label file")
         return []
     if not isinstance(data, list):
         report.add(path, "malformed JSON", f"the top level is a {type(data).__name__}, expected a list of records")

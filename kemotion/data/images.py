@@ -1,7 +1,9 @@
 """Probing and loading dataset images: the one place that opens them.
 
 Every path here applies EXIF orientation, because AI-Hub's face boxes are in the upright (EXIF-applied) frame
-and about a third of its selfies carry a non-identity orientation. Truncated files are refused, never padded.
+and about a third of its selfies carry a non-identity orientation. Truncated files are refused, never padded. Only
+regular files are opened, and only as one of `FORMATS`: PIL knows dozens of formats by their content, some of which
+hand the file to other programs (EPS to Ghostscript), so an EPS named `.jpg` is refused, not decoded.
 """
 
 from __future__ import annotations
@@ -13,15 +15,21 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from kemotion.data.files import NotARegularFile, open_regular
 
 log = logging.getLogger(__name__)
 
 EXIF_ORIENTATION_TAG = 0x0112
 TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # the upright frame swaps width and height
 PROBE_SCALE = 8  # JPEG DCT scaling 1/8: decodes every byte (truncation shows) at ~1/64 of the pixels
+FORMATS = ("JPEG", "PNG", "BMP", "WEBP")  # PIL format names kemotion decodes (a camera's MPO opens as JPEG)
+DCT_FORMATS = frozenset({"JPEG", "MPO"})  # decoded reduced by PIL's draft (DCT scaling)
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})  # 16-bit greyscale PNG ("I" in older PIL)
 
 
 class BadImage(ValueError):
@@ -73,41 +81,50 @@ def upright_size(path: str | Path) -> tuple[int, int]:
 
 
 def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
-    """The upright image as RGB uint8 H×W×3 (greyscale, CMYK, palette and alpha converted).
+    """The upright image as RGB uint8 H×W×3 (greyscale, 16-bit greyscale, CMYK, palette and alpha converted).
 
-    With `max_side`, JPEGs are decoded at the smallest DCT scale whose longer side is still >= max_side, so the
-    result may be larger than max_side (the caller resizes) and is smaller than the probed size: scale boxes by
-    the returned shape, not by the probed size.
+    With `max_side`, the result's long side is at least max_side (unless the image is smaller) and bounded: JPEGs are
+    decoded at the smallest DCT scale that keeps max_side (at most 1/8: the rest of the resolution often spares a
+    face crop a second decode), other formats are decoded whole and box-reduced by the largest whole factor that keeps
+    max_side, before any conversion, so a 12000 px PNG is held at full size once, in its own mode, and never returned
+    at that size. The caller resizes, and scales boxes by the returned shape.
     """
     with _opened(path) as img:
         try:
             if max_side is not None:
                 img.draft("RGB", _draft_size(img.size, max_side))
-            upright = ImageOps.exif_transpose(img)
+            img.load()
         except Exception as exc:
             raise _bad_decode(path, exc) from exc
-        mode = upright.mode
+        mode, drafted = img.mode, img.format in DCT_FORMATS
         try:
-            return np.asarray(_to_rgb(upright), dtype=np.uint8)
+            img = _eight_bit(img)
+            if max_side is not None and not drafted:
+                img = _reduced(img, max_side)
+            return np.asarray(_to_rgb(ImageOps.exif_transpose(img)), dtype=np.uint8)
         except Exception as exc:
             raise BadImage(path, "unsupported image", f"mode {mode} cannot be converted to RGB: {exc}") from exc
 
 
 @contextlib.contextmanager
 def _opened(path: str | Path) -> Iterator[Image.Image]:
-    """`Image.open` with strict decoding, turning every failure to open into BadImage naming the file."""
+    """A regular file opened by PIL as one of FORMATS, with strict decoding; every failure to open is a BadImage
+    naming the file."""
     _require_strict_decoding()
-    try:
-        img = _pil_open()(path)
-    except FileNotFoundError as exc:
-        raise BadImage(path, "image missing", "no such file") from exc
-    except UnidentifiedImageError as exc:
-        raise _unidentified(path) from exc
-    except Image.DecompressionBombError as exc:
-        raise BadImage(path, "unsupported image", str(exc)) from exc
-    except OSError as exc:
-        raise BadImage(path, "unreadable image", str(exc)) from exc
-    with img:
+    with contextlib.ExitStack() as stack:
+        try:
+            handle = stack.enter_context(open_regular(path))
+            img = stack.enter_context(_pil_open()(handle, formats=FORMATS))
+        except FileNotFoundError as exc:
+            raise BadImage(path, "image missing", "no such file") from exc
+        except NotARegularFile as exc:
+            raise BadImage(path, "not a regular file", str(exc).removeprefix(f"{path}: ")) from exc
+        except UnidentifiedImageError as exc:
+            raise _unidentified(path, handle) from exc
+        except Image.DecompressionBombError as exc:
+            raise BadImage(path, "unsupported image", str(exc)) from exc
+        except OSError as exc:
+            raise BadImage(path, "unreadable image", str(exc)) from exc
         yield img
 
 
@@ -137,12 +154,31 @@ def _draft_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, math.ceil(size[0] * scale)), max(1, math.ceil(size[1] * scale))
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    if img.mode == "RGB":
-        return img
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """Modes that must change before pixels are averaged: palette → RGBA (an average of palette indices is another
+    colour), 1-bit → L, and 16-bit greyscale → L scaled to 0-255 (PIL's own conversion clips every value above 255,
+    so a 16-bit PNG would come out white)."""
+    if img.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(img)
+        if values.dtype.itemsize != 2:  # "I": 32-bit integers holding 16-bit values
+            values = np.clip(values, 0, 65535).astype(np.uint16)
+        high = values.astype("<u2", copy=False).view(np.uint8)[..., 1::2]  # each value's high byte: value // 256
+        eight = Image.fromarray(np.ascontiguousarray(high))
+        eight.info = img.info  # the EXIF orientation
+        return eight
     if img.mode in ("P", "PA"):
-        img = img.convert("RGBA")  # palette transparency must go through RGBA
-    return img.convert("RGB")
+        return img.convert("RGBA")  # palette transparency must go through RGBA
+    return img.convert("L") if img.mode == "1" else img
+
+
+def _reduced(img: Image.Image, max_side: int) -> Image.Image:
+    """Box-reduced by the largest whole factor that keeps the long side >= max_side: below 2 × max_side after."""
+    factor = max(img.size) // max(1, max_side)
+    return img.reduce(factor) if factor >= 2 else img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    return img if img.mode == "RGB" else img.convert("RGB")
 
 
 def _bad_decode(path: str | Path, exc: Exception) -> BadImage:
@@ -152,12 +188,26 @@ def _bad_decode(path: str | Path, exc: Exception) -> BadImage:
     return BadImage(path, "corrupt image", message)
 
 
-def _unidentified(path: str | Path) -> BadImage:
-    """Random bytes, an empty file, or a format PIL cannot read (HEIC from iPhones)."""
-    with open(path, "rb") as handle:
-        head = handle.read(16)
+def _unidentified(path: str | Path, handle: BinaryIO) -> BadImage:
+    """Random bytes, an empty file, a format PIL cannot read (HEIC from iPhones), or one kemotion does not open."""
+    handle.seek(0)
+    head = handle.read(16)
     if not head:
         return BadImage(path, "corrupt image", "empty file")
     if head[4:8] == b"ftyp":
         return BadImage(path, "unsupported image", "HEIF/HEIC content; convert it to JPEG")
+    known = _format_of(head)
+    if known is not None:
+        return BadImage(path, "unsupported image", f"{known} content; kemotion reads {', '.join(FORMATS)} only "
+                                                   "(not opened)")
     return BadImage(path, "corrupt image", "not a readable image (cannot identify the format)")
+
+
+def _format_of(head: bytes) -> str | None:
+    """The format whose signature `head` carries, asked of PIL's plugins' own signature checks (which only compare
+    bytes; nothing is opened or decoded)."""
+    Image.init()
+    for name, (_, accept) in Image.OPEN.items():
+        if accept is not None and accept(head) is True:
+            return name
+    return None

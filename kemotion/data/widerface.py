@@ -27,6 +27,7 @@ import pandas as pd
 from filelock import FileLock
 from scipy.io import loadmat
 
+from kemotion.data.files import read_bounded
 from kemotion.data.images import BadImage, probe_image
 from kemotion.data.manifest import DatasetError
 from kemotion.data.skips import SkipReport
@@ -42,6 +43,7 @@ FACE_COLUMNS = ["filename", "x1", "y1", "x2", "y2", *ATTRIBUTES]
 SUBSETS = ("easy", "medium", "hard")  # the evaluation's difficulty subsets, nested
 GROUND_TRUTH = "eval_tools/ground_truth"  # where the evaluation toolkit keeps its .mat files
 COMPLETE_MARKER = "widerface.json"  # written last: a folder without it is incomplete
+MAX_ANNOTATION_BYTES = 256 * 2**20  # WIDER's largest box file (train) is a few MB
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,10 @@ class WiderImage:
 def parse_annotations(path: Path, split: str, report: SkipReport) -> list[WiderImage]:
     """The blocks of a `wider_face_*_bbx_gt.txt`; degenerate boxes are left out and reported. A malformed file is a
     DatasetError naming it and the line."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = read_bounded(path, MAX_ANNOTATION_BYTES).decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:  # a FIFO, a device, a file far larger than WIDER's, not UTF-8
+        raise DatasetError(f"{path}: cannot be read as WIDER FACE annotations ({error})") from None
     images, at = [], 0
     while at < len(lines):
         if not lines[at].strip():
@@ -70,7 +75,7 @@ def parse_annotations(path: Path, split: str, report: SkipReport) -> list[WiderI
             count = int(lines[at + 1])
             rows = lines[at + 2: at + 2 + max(count, 1)]  # a count of 0 is followed by one all-zero row
             faces = np.array([[int(float(v)) for v in row.split()[:10]] for row in rows], np.int64).reshape(-1, 10)
-        except (IndexError, ValueError) as error:
+        except (IndexError, ValueError, OverflowError) as error:  # OverflowError: an `inf` coordinate
             raise DatasetError(f"{path}, line {at + 1}: malformed block for {relative!r} ({error})") from None
         if len(faces) != max(count, 1) or faces.shape[1] != 10:
             raise DatasetError(f"{path}, line {at + 1}: {relative!r} announces {count} faces of 10 values")

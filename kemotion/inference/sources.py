@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,9 +20,13 @@ import cv2
 import numpy as np
 
 from kemotion.data import images
+from kemotion.data.files import Listing, glob_files, walk_files
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov")
+FRAME_COUNT_SLACK = 1  # a header's frame count may be estimated from duration × fps: one frame short is not truncation
 
 
 @dataclass(frozen=True)
@@ -128,34 +133,43 @@ class Source:
 
 
 def open_source(spec: str | int | Path) -> Source:
-    """SOURCE as the command takes it: a webcam index, a video, an image, a folder (recursive, any-case
-    extensions) or a glob."""
+    """SOURCE as the command takes it: an image, a video, a folder (recursive, any-case extensions), a glob or a
+    webcam index. An existing file or folder wins over a webcam index: `source=2024` is the folder 2024 if there is
+    one. Symlinked folders are followed, each real folder read once."""
     text = str(spec)
-    if text.isdigit():
-        return Source(text, video=int(text))
     path = Path(text).expanduser()
-    if path.is_file():
+    if path.is_dir():
+        files = _listed(walk_files(path), f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}, any case)",
+                        IMAGE_SUFFIXES)
+        return Source(text, files=tuple(files))
+    if path.exists():
         if path.suffix.lower() in VIDEO_SUFFIXES:
             return Source(text, video=str(path))
         return Source(text, files=(path,))
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FileNotFoundError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}, any case)")
-        return Source(text, files=tuple(files))
+    if text.isdigit():
+        return Source(text, video=int(text))
     if glob.has_magic(text):
-        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
-        if not files:
-            raise FileNotFoundError(f"no file matches {text}")
-        return Source(text, files=tuple(files))
+        return Source(text, files=tuple(_listed(glob_files(text), f"no file matches {text}")))
     raise FileNotFoundError(f"source {text} not found: give an image, a folder, a glob, a video "
                             f"({', '.join(VIDEO_SUFFIXES)}) or a webcam index")
 
 
+def _listed(listing: Listing, none_found: str, suffixes: tuple[str, ...] | None = None) -> list[Path]:
+    """The files of a listing with one of `suffixes` (any case; None: all), sorted. A FIFO or a broken link named .jpg
+    is listed too: opening it is a Skip with the reason. The folders it reached twice by links are said once each."""
+    for folder, first in listing.repeated:
+        log.warning("%s is the same folder as %s (symlink): read once", folder, first)
+    files = sorted(path for path in listing.files if suffixes is None or path.suffix.lower() in suffixes)
+    if not files:
+        raise FileNotFoundError(none_found)
+    return files
+
+
 def video_frames(video: str | int, vid_stride: int = 1,
-                 keep: Callable[[FrameKey], bool] | None = None) -> Iterator[Frame]:
+                 keep: Callable[[FrameKey], bool] | None = None) -> Iterator[Frame | Skip]:
     """Every `vid_stride`-th frame of a video file or webcam (those whose `frame_key` `keep` accepts), decoded one at
-    a time."""
+    a time; a video file that ends before the frame count its header gives (truncated, damaged) ends with a Skip
+    saying how many frames were read."""
     if vid_stride < 1:
         raise ValueError(f"vid_stride must be >= 1, got {vid_stride}")
     capture = _capture(video)
@@ -169,6 +183,9 @@ def video_frames(video: str | int, vid_stride: int = 1,
                 if ok:
                     yield array_frame(bgr, source=name, index=index, bgr=True)
             index += 1
+        expected = 0 if isinstance(video, int) else int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if index < expected - FRAME_COUNT_SLACK:
+            yield Skip(name, f"truncated video: {index} of the {expected} frames its header gives could be read")
     finally:
         capture.release()
 

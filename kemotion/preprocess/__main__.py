@@ -13,7 +13,7 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from kemotion.config import CONFIG_NAME, CONFIG_PATH
+from kemotion.config import CONFIG_NAME, CONFIG_PATH, validate
 from kemotion.datamodules.classification import ClassificationDataModule
 from kemotion.detector_stage import provide_face_detector
 from kemotion.training import train
@@ -22,6 +22,7 @@ from kemotion.training import train
 def preprocess(cfg: DictConfig) -> pd.DataFrame:
     """Build (or reuse) the crops of the configured data × preprocess; print where they are; return their table.
     `preprocess=yolo` without a checkpoint first gets kemotion's own face detector (`kemotion.detector_stage`)."""
+    validate(cfg)
     provide_face_detector(cfg, train)
     datamodule: ClassificationDataModule = instantiate(cfg.data)
     datamodule.prepare_data()

@@ -31,7 +31,7 @@ from kemotion.preprocess.stored import encode_crop
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # 2: a JSON of what the cropper saw beside each crop
+CACHE_VERSION = 3  # 2: a JSON of what the cropper saw beside each crop; 3: non-JPEGs reduced, 16-bit grey scaled
 
 
 class CropCache:

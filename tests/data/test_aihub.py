@@ -4,6 +4,7 @@ written in tmp_path, one test per kind of bad input."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import unicodedata
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kemotion.data import aihub
 from kemotion.data.aihub import (
     Annotation,
     BadBox,
@@ -337,6 +339,60 @@ def test_cp949_json_is_reported_not_guessed(tmp_path):
     [problem] = report.problems
     assert (problem.kind, problem.file) == ("not UTF-8", str(path))
     assert "cp949/euc-kr" in problem.detail and "re-save it as UTF-8" in problem.detail
+
+
+def test_deeply_nested_json_is_a_skip_row_not_a_recursion_error(tmp_path):
+    path = write_labels(tmp_path, "[" * 100_000 + "]" * 100_000)
+    report = SkipReport()
+    assert read_label_records(tmp_path, report) == []
+    assert [(p.kind, p.file) for p in report.problems] == [("malformed JSON", str(path))]
+    assert "nested deeper" in report.problems[0].detail
+
+
+def test_a_label_file_linked_to_dev_zero_is_a_skip_row_not_read(tmp_path):
+    path = tmp_path / "라벨링데이터" / "img_emotion_training_data(기쁨).json"
+    path.parent.mkdir()
+    path.symlink_to("/dev/zero")
+    report = SkipReport()
+    assert read_label_records(tmp_path, report) == []
+    assert [(p.kind, p.file) for p in report.problems] == [("unreadable label file", str(path))]
+    assert report.problems[0].detail == "a character device, not a regular file; not read"
+
+
+def test_a_label_file_over_the_size_bound_is_a_skip_row(tmp_path, monkeypatch):
+    path = write_labels(tmp_path, [entry(name())])
+    monkeypatch.setattr(aihub, "MAX_LABEL_BYTES", path.stat().st_size - 1)
+    report = SkipReport()
+    assert read_label_records(tmp_path, report) == []
+    [problem] = report.problems
+    assert (problem.kind, problem.file) == ("unreadable label file", str(path))
+    assert problem.detail.startswith(f"larger than {path.stat().st_size - 1:,} bytes")
+
+
+def test_a_fifo_named_like_an_image_or_a_label_file_is_a_skip_row_at_once(tmp_path):
+    from tests.data.test_files import feed_fifo, returns_within
+
+    write_labels(tmp_path, [entry(name())])
+    label_fifo = tmp_path / "img_emotion_validation_data(기쁨).json"
+    image_fifo = tmp_path / "원천데이터" / name()
+    image_fifo.parent.mkdir()
+    for fifo in (label_fifo, image_fifo):
+        os.mkfifo(fifo)
+
+    def read():
+        report = SkipReport()
+        records = read_label_records(tmp_path, report)
+        images = index_images(tmp_path, report)
+        try:
+            resolve(records[0], images[records[0].filename])
+        except BadImage as error:
+            report.append(problem_from(error, records[0], images[records[0].filename]))
+        return report
+
+    report = returns_within(10, read, unblock=lambda: [feed_fifo(fifo) for fifo in (label_fifo, image_fifo)])
+    found = {(p.kind, Path(p.file).name, p.detail) for p in report.problems}
+    assert found == {("unreadable label file", label_fifo.name, "a FIFO (named pipe), not a regular file; not read"),
+                     ("not a regular file", name(), "a FIFO (named pipe), not a regular file; not read")}
 
 
 def test_empty_folder_is_a_clear_problem(tmp_path):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from kemotion.data.images import BadImage, ImageInfo, load_rgb, probe_image
+from kemotion.data.images import BadImage, ImageInfo, load_rgb, probe_image, upright_size
 
 GREY = (128, 128, 128)
 RED = (230, 20, 20)
@@ -168,3 +169,55 @@ def test_a_corrupt_image_is_still_reported_after_ultralytics_patched_pil(tmp_pat
     with pytest.raises(BadImage) as raised:
         probe_image(path)
     assert raised.value.kind == "corrupt image"
+
+
+def test_a_16_bit_greyscale_png_is_scaled_to_8_bit_not_clipped_white(tmp_path):
+    """PIL's own conversion of mode I;16 clips every value above 255: the picture came out all white."""
+    values = np.array([[0, 256, 100 * 256, 32768, 65535]], np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    assert probe_image(path).mode == "I;16"
+    rgb = load_rgb(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (1, 5, 3)
+    assert rgb[0, :, 0].tolist() == [0, 1, 100, 128, 255]
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
+
+
+@pytest.mark.parametrize(("fmt", "mode"), [("PNG", "RGB"), ("PNG", "P"), ("PNG", "I;16"), ("BMP", "RGB"),
+                                           ("WEBP", "RGB")])
+def test_max_side_bounds_every_format_not_only_jpeg(tmp_path, fmt, mode):
+    """A memory proxy: what a decode at max_side returns (and what a batch holds) is under 2 × max_side on its long
+    side in every format; a 2400 px PNG came back at 2400 px."""
+    picture = Image.new("RGB", (2400, 1600), (20, 20, 230))
+    picture.paste(RED, (0, 0, 1200, 1600))
+    if mode == "I;16":
+        picture = Image.fromarray(np.asarray(picture.convert("L"), np.uint16) * 257)
+    else:
+        picture = picture.convert(mode)
+    path = tmp_path / f"big.{fmt.lower()}"
+    picture.save(path, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    rgb = load_rgb(path, max_side=300)
+    assert 300 <= max(rgb.shape[:2]) < 600 and rgb.shape[1] * 2 == rgb.shape[0] * 3  # aspect kept: 3:2
+    left, right = rgb[rgb.shape[0] // 2, 5], rgb[rgb.shape[0] // 2, -5]
+    if mode == "I;16":
+        assert left[0] > right[0] + 20  # red is lighter than blue in grey
+    else:
+        assert is_red(left) and right[2] > 180 and right[0] < 80
+
+
+def test_max_side_reduces_after_orientation_is_read(tmp_path):
+    path = draw(tmp_path / "big6.png", size=(1600, 1200), fmt="PNG", orientation=6)
+    rgb = load_rgb(path, max_side=200)
+    assert rgb.shape == (200, 150, 3)  # reduced by 8, then turned upright
+    assert is_red(rgb[3, 150 - 4])  # the stored top-left is the upright top-right
+
+
+def test_a_fifo_named_jpg_is_a_bad_image_at_once(tmp_path):
+    from tests.data.test_files import feed_fifo, returns_within
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    for read in (probe_image, load_rgb, upright_size):
+        with pytest.raises(BadImage, match=r"pipe\.jpg: not a regular file: a FIFO") as raised:
+            returns_within(5, lambda read=read: read(fifo), unblock=lambda: feed_fifo(fifo))
+        assert raised.value.kind == "not a regular file"

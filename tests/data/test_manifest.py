@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -189,3 +190,19 @@ def test_the_manifest_build_shows_a_progress_bar(tiny_aihub, tmp_path, capsys):
     load_or_build(tiny_aihub, Selection(n_per_class=3, min_agreement=0, n_detector=7), tmp_path)
     err = capsys.readouterr().err
     assert "probing images and face boxes for the manifest" in err and "28/28" in err  # 7 × 3 classified + 7 detector
+
+
+def test_a_fifo_named_like_an_image_is_a_skip_row_and_the_build_does_not_wait_on_it(tiny_aihub, tmp_path):
+    """The build held the manifest's lock while it waited, without end, for someone to write to the FIFO."""
+    from tests.data.test_files import feed_fifo, returns_within
+
+    root = _copy(tiny_aihub, tmp_path / "aihub")
+    image = next(path for path in sorted(root.rglob("*.jpg")))
+    image.unlink()
+    os.mkfifo(image)
+    selection = Selection(n_per_class=16, min_agreement=0, n_detector=0)  # every record: the FIFO's too
+    manifest = returns_within(60, lambda: load_or_build(root, selection, tmp_path / "cache"),
+                              unblock=lambda: feed_fifo(image))
+    [problem] = manifest.report.of_kind("not a regular file")
+    assert problem.file == str(image) and problem.detail == "a FIFO (named pipe), not a regular file; not read"
+    assert str(image) not in set(manifest.classification["path"])

@@ -48,6 +48,20 @@ def test_a_block_with_too_few_rows_is_an_error_naming_the_file_and_line(tmp_path
         parse_annotations(path, "train", SkipReport())
 
 
+def test_an_infinite_coordinate_is_an_error_naming_the_file_and_line_not_an_overflow(tmp_path):
+    path = tmp_path / "wider_face_train_bbx_gt.txt"
+    path.write_text("0--Parade/a.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n0--Parade/b.jpg\n1\n1 2 inf 4 0 0 0 0 0 0\n")
+    with pytest.raises(DatasetError, match=r"wider_face_train_bbx_gt.txt, line 4: .*b\.jpg.*infinity"):
+        parse_annotations(path, "train", SkipReport())
+
+
+def test_a_box_file_linked_to_a_device_is_an_error_naming_it_not_read(tmp_path):
+    path = tmp_path / "wider_face_train_bbx_gt.txt"
+    path.symlink_to("/dev/zero")
+    with pytest.raises(DatasetError, match=r"wider_face_train_bbx_gt.txt: cannot be read .*a character device"):
+        parse_annotations(path, "train", SkipReport())
+
+
 def test_a_folder_without_the_annotations_is_a_clear_error(tmp_path):
     with pytest.raises(DatasetError, match="not a WIDER FACE folder: .*wider_face_train_bbx_gt.txt"):
         WiderFace(tmp_path).prepare()
