@@ -32,10 +32,12 @@ import torch
 
 from kemotion.data import images
 from kemotion.data.synthetic import SyntheticAIHub
-from kemotion.inference.exporter import DecodedHead, export_run
-from kemotion.inference.onnx import DETECTOR_FILE, session
+from kemotion.inference.exporter import export_run
+from kemotion.inference.onnx import DETECTOR_FILE
 from kemotion.inference.outputs import predict_into
 from kemotion.inference.pipeline import EmotionPipeline
+from kemotion.models.onnx_export import DecodedHead
+from kemotion.models.onnx_runtime import session
 from kemotion.models.yolo import load_detector
 from kemotion.preprocess.cache import crop_batch
 from kemotion.preprocess.cropper import SourceImage
