@@ -80,7 +80,7 @@ def _speed(args: argparse.Namespace, run: Path, work: Path) -> None:
     inputs = pipe.classify.inputs(crops)
     _row("classifier, 8 crops (img/s)", 8 / _seconds(lambda: pipe.classify.logits(inputs), args.repeats),
          8 / _seconds(lambda: onnx_pipe.classify.logits(inputs.numpy()), args.repeats), ONNX_GOAL, "torch", "onnx")
-    if hasattr(pipe.cropper, "checkpoint"):
+    if pipe.cropper.needs_face_detector:
         side = pipe.cropper.detect_side
         boxed = np.stack([ResizeCropper(size=side, keep_aspect=True)(images.load_rgb(p, max_side=side))
                           for p in paths[:8]]).transpose(0, 3, 1, 2).astype(np.float32) / 255

@@ -24,9 +24,6 @@ from kemotion.data import images
 from kemotion.preprocess.stored import as_stored
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the upright image (x2, y2 exclusive)
-# Field metadata of a runtime setting: how a cropper runs (batch size, device, trusting a pickled detector), never
-# what it crops. Left out of the crop key (`kemotion.keys.cropper_key` reads "cache_key"), never taken from a file.
-RUNTIME_SETTING = {"cache_key": False, "runtime": True}
 
 
 @dataclass(frozen=True)
@@ -94,7 +91,8 @@ class Cropper(Protocol):
 
     @classmethod
     def runtime_settings(cls) -> frozenset[str]:
-        """Its fields marked RUNTIME_SETTING: given by the caller, never read from a file, not in the crop key."""
+        """Its fields marked `kemotion.keys.RUNTIME_SETTING`: given by the caller, never read from a file, not in
+        the crop key."""
 
     def export(self, directory: Path, opset: int) -> dict:
         """Write what it needs beside `pipeline.json` into export folder `directory` (a face detector as ONNX); the

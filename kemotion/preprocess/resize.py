@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from kemotion.preprocess.cropper import RUNTIME_SETTING, WholeFrameCropper
+from kemotion.keys import RUNTIME_SETTING
+from kemotion.preprocess.cropper import WholeFrameCropper
 
 PAD_GREY = 114  # the letterbox fill of YOLO detectors (ultralytics' LetterBox), also used for classifier inputs
 
