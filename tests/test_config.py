@@ -12,7 +12,9 @@ from kemotion.lit.classifier import EmotionClassifier
 from tests.conftest import compose_config
 
 EXPERIMENTS = options("experiment")
-CLASSIFIER_CELLS = [e for e in EXPERIMENTS if e.split("_")[0] in table5_grid("preprocess")]  # Table 5 cells
+TABLE5_ROWS = [e for e in EXPERIMENTS if e.split("_")[0] in table5_grid("preprocess")]
+BASELINE_CELLS = [e for e in TABLE5_ROWS if e.endswith("_hogsvm")]  # the classical baseline, one per preprocessing
+CLASSIFIER_CELLS = [e for e in TABLE5_ROWS if e not in BASELINE_CELLS]  # Table 5 cells
 DETECTORS = options("detector")
 MODELS = options("model")
 
@@ -37,7 +39,18 @@ def test_experiment_composes_with_its_preprocess_and_model(tmp_path, experiment)
     assert cfg.data.augment.random_erasing_p > 0  # paper §4.1
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("experiment", BASELINE_CELLS)
+def test_each_preprocessing_has_a_baseline_cell(tmp_path, experiment):
+    from kemotion.models.hog_svm import HogSvm
+
+    assert {e.removesuffix("_hogsvm") for e in BASELINE_CELLS} == set(table5_grid("preprocess"))
+    cfg = compose_config(tmp_path, [f"+experiment={experiment}", "logger=csv", "data.image_size=48"])
+    assert cfg.hydra.runtime.choices.preprocess == experiment.removesuffix("_hogsvm") == cfg.cell.preprocess
+    model = instantiate(cfg.model)
+    assert isinstance(model, HogSvm) and model.image_size == 48 and cfg.cell.model == "hog_svm"
+
+
+@pytest.mark.parametrize("model", [m for m in MODELS if m != "hog_svm"])
 def test_model_configs_instantiate(tmp_path, model):
     cfg = compose_config(tmp_path, [f"model={model}"])
     module = instantiate(cfg.model)
