@@ -48,6 +48,7 @@ NAMES = {  # how the paper names them (and the cells beyond it); any other cell 
     "mobilenet_v2_imagenet": "MobileNetV2 (ImageNet start)", "hog_svm": "HOG + linear SVM",
 }
 BASELINE = "hog_svm"  # the classical cell every deep cell is measured against
+SOFT = "_soft"  # a run trained on annotator soft labels (data.labels=soft): its model's column, with this suffix
 PAPER = {  # paper Table 5: test accuracy %, mean (± std) over repeated runs
     ("resize", "vgg19"): (14.30, 0.42), ("resize", "resnet18"): (15.60, 0.30), ("resize", "kemotionnet"): (15.09, 0.23),
     ("opencv", "vgg19"): (58.95, 0.45), ("opencv", "resnet18"): (60.35, 0.43), ("opencv", "kemotionnet"): (61.81, 0.55),
@@ -110,11 +111,20 @@ def _row(record: Path) -> dict | None:
     if "test/acc" not in metrics or not {"preprocess", "model", "seed"} <= cell.keys():
         log.info("Skipping %s: not a tested classifier run", record)
         return None
-    return {**{k: cell[k] for k in ("preprocess", "model", "seed")}, "split": cell.get("split", "random"),
+    model = cell["model"] + (SOFT if cell.get("labels") == "soft" else "")  # soft labels: a column of their own
+    return {"preprocess": cell["preprocess"], "model": model, "seed": cell["seed"],
+            "split": cell.get("split", "random"),
             "test_acc": metrics["test/acc"],
             "test_acc_macro": metrics.get("test/acc_macro"), "val_acc_best": metrics.get("val/acc_best"),
             **{f"acc_{e.english}": metrics.get(f"test/acc_{e.english}") for e in EMOTIONS},
             "confusion": result.get("confusion"), "run": str(record.parent)}
+
+
+def _name(cell: str) -> str:
+    """How the report names a preprocessing or a model (`NAMES`, else the config name; soft-label runs marked)."""
+    if cell.endswith(SOFT) and cell.removesuffix(SOFT) in NAMES:
+        return f"{NAMES[cell.removesuffix(SOFT)]} (soft labels)"
+    return NAMES.get(cell, cell)
 
 
 def _order(column: pd.Series) -> pd.Series:
@@ -141,10 +151,10 @@ class Table5Report:
         models = [m for m in (*MODELS, *sorted(set(self.table.model) - set(MODELS))) if m in set(self.table.model)]
         rows = [p for p in (*PREPROCESS, *sorted(set(self.table.preprocess) - set(PREPROCESS)))
                 if p in set(self.table.preprocess)]
-        header = ["| preprocessing | " + " | ".join(NAMES.get(m, m) for m in models) + " |",
+        header = ["| preprocessing | " + " | ".join(_name(m) for m in models) + " |",
                   "|---|" + "---:|" * len(models)]
-        ours = [f"| {NAMES.get(p, p)} | " + " | ".join(_cell(cells.get((p, m))) for m in models) + " |" for p in rows]
-        paper = [f"| {NAMES.get(p, p)} | " + " | ".join(_paper(p, m) for m in models) + " |" for p in rows]
+        ours = [f"| {_name(p)} | " + " | ".join(_cell(cells.get((p, m))) for m in models) + " |" for p in rows]
+        paper = [f"| {_name(p)} | " + " | ".join(_paper(p, m) for m in models) + " |" for p in rows]
         low, high = self.table["runs"].min(), self.table["runs"].max()
         count = f"{low}" if low == high else f"{low}–{high}"
         return "\n".join([f"Test accuracy %, mean ± std over seeds ({count} runs per cell):", "",
@@ -162,7 +172,7 @@ class Table5Report:
         best = self.runs[(self.runs.preprocess == preprocess) & (self.runs.model == model)]
         matrices = [torch.tensor(m) for m in best["confusion"] if m is not None]
         if matrices:
-            title = (f"{NAMES.get(preprocess, preprocess)} + {NAMES.get(model, model)}: test confusion over "
+            title = (f"{_name(preprocess)} + {_name(model)}: test confusion over "
                      f"{len(matrices)} seeds (rows: true class, row-normalised)")
             save_confusion(torch.stack(matrices).sum(dim=0), out / "confusion_best", title=title)
 
@@ -202,11 +212,11 @@ def baseline_margins(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def baseline_markdown(margins: pd.DataFrame) -> str:
-    rows = [f"| {NAMES.get(r.preprocess, r.preprocess)} | {100 * r.baseline:.2f} | "
-            f"{NAMES.get(r.best_deep, r.best_deep)} {100 * r.best_deep_mean:.2f} | {100 * r.margin:+.2f} |"
+    rows = [f"| {_name(r.preprocess)} | {100 * r.baseline:.2f} | "
+            f"{_name(r.best_deep)} {100 * r.best_deep_mean:.2f} | {100 * r.margin:+.2f} |"
             for r in margins.itertuples()]
-    warnings = [f"- {NAMES.get(r.preprocess, r.preprocess)}: BELOW THE BASELINE: "
-                + ", ".join(NAMES.get(m, m) for m in r.below.split(", "))
+    warnings = [f"- {_name(r.preprocess)}: BELOW THE BASELINE: "
+                + ", ".join(_name(m) for m in r.below.split(", "))
                 + f" scored less than HOG + a linear SVM ({100 * r.baseline:.2f} %) on the same crops"
                 for r in margins.itertuples() if r.below]
     verdict = warnings or ["- every deep cell beats the baseline on its crops"]
@@ -223,7 +233,7 @@ def leakage_table(random: Table5Report, subject: Table5Report) -> pd.DataFrame:
 
 
 def leakage_markdown(leakage: pd.DataFrame) -> str:
-    rows = [f"| {NAMES.get(r.preprocess, r.preprocess)} + {NAMES.get(r.model, r.model)} | "
+    rows = [f"| {_name(r.preprocess)} + {_name(r.model)} | "
             f"{_cell(_split(r, 'random'))} | {_cell(_split(r, 'subject'))} | {100 * r.gap:+.2f} |"
             for r in leakage.itertuples()]
     return "\n".join(["Identity leakage: test accuracy %, mean ± std over seeds, on the paper's random split (a "

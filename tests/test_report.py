@@ -143,3 +143,14 @@ def test_the_report_gives_each_preprocessing_the_best_deep_margin_over_the_basel
     assert "| Resize | 60.00 | ResNet18 75.00 | +15.00 |" in printed
     assert "Resize: BELOW THE BASELINE: K-EmotionNet scored less than HOG + a linear SVM (60.00 %)" in printed
     assert "OpenCV face crop: BELOW" not in printed
+
+
+def test_soft_label_runs_are_a_column_beside_their_models_hard_runs(tmp_path):
+    record(tmp_path / "hard", "resize", "mobilenet_v2", 0, 0.5)
+    record(tmp_path / "soft", "resize", "mobilenet_v2", 0, 0.6)
+    result = json.loads((tmp_path / "soft" / "result.json").read_text(encoding="utf-8"))
+    result["cell"]["labels"] = "soft"  # as +experiment=soft_labels records it
+    (tmp_path / "soft" / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    report = Table5Report.of(collect_runs(tmp_path))
+    assert report.table[["model", "mean"]].values.tolist() == [["mobilenet_v2", 0.5], ["mobilenet_v2_soft", 0.6]]
+    assert "| preprocessing | MobileNetV2 | MobileNetV2 (soft labels) |" in report.markdown()

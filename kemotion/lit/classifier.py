@@ -1,8 +1,10 @@
 """The emotion classifier as a LightningModule: any `net`, Adam by default, cross-entropy, torchmetrics.
 
-Logs `train/loss`, `train/acc`, `val/loss`, `val/acc` (micro), `val/acc_macro`, `val/acc_best`, and at test
-`test/acc`, `test/acc_macro`, `test/acc_<class>` and the confusion matrix (CSV + PNG in the run directory, and
-an image in W&B when W&B logs the run).
+Targets are class indices or, with `data.labels=soft`, annotator vote distributions (cross-entropy against the
+distribution; validation and test are always scored against the hard label). Logs `train/loss`, `train/acc`,
+`val/loss`, `val/acc` (micro), `val/acc_macro`, `val/acc_best`, and at test `test/acc`, `test/acc_macro`,
+`test/acc_<class>` and the confusion matrix (CSV + PNG in the run directory, and an image in W&B when W&B logs
+the run).
 """
 
 from __future__ import annotations
@@ -57,9 +59,13 @@ class EmotionClassifier(L.LightningModule):
         return self.net(images)
 
     def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]):
-        images, labels = batch
+        """Loss, predictions and hard labels of a batch whose targets are class indices (B,) or, with soft labels
+        (`data.labels=soft`), distributions (B, 7): cross-entropy against the distribution, accuracy against its
+        most-voted class."""
+        images, targets = batch
         logits = self(images)
-        return self.criterion(logits, labels), logits.argmax(dim=1), labels
+        labels = targets.argmax(dim=1) if targets.ndim == 2 else targets
+        return self.criterion(logits, targets), logits.argmax(dim=1), labels
 
     def on_train_start(self) -> None:
         self.val_acc_best.reset()  # the sanity-check validation must not count as a best
