@@ -185,3 +185,15 @@ def test_context_ablation_is_one_multirun_of_the_three_variants(tmp_path):
     jobs = sweep_jobs(cfg)
     assert len(jobs) == 9 and {job[0] for job in jobs} == {
         "model=context_kemo_face", "model=context_kemo_scene", "model=context_kemo"}
+
+
+def test_the_study_sweeps_name_their_cells_apart(tmp_path):
+    soft = compose_config(tmp_path, ["+experiment=soft_labels", "data.labels=soft", "logger=csv"])
+    assert soft.cell.labels == "soft" and soft.datamodule.labels == "soft"
+    assert soft.hydra.sweeper.params["data.labels"] == "hard,soft"
+    scale = compose_config(tmp_path, ["+experiment=crop_scale", "preprocess.margin=0.6", "logger=csv"])
+    assert scale.cell.preprocess == "opencv_margin0.6" and scale.datamodule.cropper.margin == 0.6
+    pretrained = compose_config(tmp_path, ["+experiment=table5_pretrained", "model=mobilenet_v2_imagenet"])
+    assert pretrained.model.net.pretrained == "imagenet" and pretrained.cell.model == "mobilenet_v2_imagenet"
+    assert set(pretrained.hydra.sweeper.params.model.split(",")) == {"mobilenet_v2", "mobilenet_v2_imagenet",
+                                                                      "hog_svm"}
