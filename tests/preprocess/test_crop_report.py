@@ -20,7 +20,7 @@ def test_face_share_is_the_box_side_over_the_cut_square_or_over_the_resized_fram
              {"faces": [], "square_side": None, "fallback": "resize"},
              {"faces": [], "square_side": None, "fallback": "centre"}]
     seen = crop_report.per_image(frame(4), found)
-    assert seen["face_share"].tolist() == pytest.approx([0.5, 0.25, 100 / 360, 100 / 360])  # the frame, per axis; its centre
+    assert seen["face_share"].tolist() == pytest.approx([0.5, 0.25, 100 / 360, 100 / 360])  # frame, per axis; centre
     summary = crop_report.summarise(seen, "opencv", "classification")
     assert "annotated face box side / crop side: median 0.28 (p5 0.25" in summary
 
