@@ -64,8 +64,7 @@ class EmotionClassifier(L.LightningModule):
         most-voted class."""
         images, targets = batch
         logits = self(images)
-        labels = targets.argmax(dim=1) if targets.ndim == 2 else targets
-        return self.criterion(logits, targets), logits.argmax(dim=1), labels
+        return self.criterion(logits, targets), logits.argmax(dim=1), hard_labels(targets)
 
     def on_train_start(self) -> None:
         self.val_acc_best.reset()  # the sanity-check validation must not count as a best
@@ -110,6 +109,11 @@ class EmotionClassifier(L.LightningModule):
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
+
+
+def hard_labels(targets: torch.Tensor) -> torch.Tensor:
+    """Class indices (B,) as given, or the most-voted class of soft targets (B, 7): what accuracy is counted on."""
+    return targets.argmax(dim=1) if targets.ndim == 2 else targets
 
 
 def log_test_scores(module: L.LightningModule, accuracy: torch.Tensor, macro: torch.Tensor, per_class: torch.Tensor,
