@@ -4,7 +4,8 @@
 YOLO crop needs, and what `python -m kemotion.preprocess` and the sweep callback call for it too. Everything it builds
 comes from the config through Hydra's `instantiate`: `datamodule` and `module` name what the run fits (the
 classifier by default, the face detector with +experiment=face_detector); the logic lives in the modules it calls, and
-each LightningModule prints its own test summary.
+each LightningModule prints its own test summary. A classical cell (`model=hog_svm`) is fitted without a trainer or
+logger (`kemotion.classical`) and recorded in its run folder the same way.
 """
 
 from __future__ import annotations
