@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,6 +37,7 @@ from kemotion.io import atomic_write
 log = logging.getLogger(__name__)
 
 PREPROCESS, MODELS = table5_grid("preprocess"), table5_grid("model")
+OPTION_NAME = re.compile(r"[\w.-]+", re.ASCII)  # a config option's name: what a record's cell may name
 NAMES = {  # how the paper names them (and the cells beyond it); any other cell by its config name
     "resize": "Resize", "opencv": "OpenCV face crop", "yolo": "YOLO face crop", "vgg19": "VGG19",
     "resnet18": "ResNet18", "kemotionnet": "K-EmotionNet",
@@ -97,15 +99,33 @@ def _row(record: Path) -> dict | None:
     except (OSError, ValueError) as error:
         log.warning("Skipping %s: unreadable (%s)", record, error)
         return None
-    metrics, cell = result.get("metrics", {}), result.get("cell", {})
-    if "test/acc" not in metrics or not {"preprocess", "model", "seed"} <= cell.keys():
+    metrics, cell = (result.get("metrics", {}), result.get("cell", {})) if isinstance(result, dict) else ({}, {})
+    if not isinstance(metrics, dict) or not isinstance(cell, dict) or "test/acc" not in metrics or not {
+            "preprocess", "model", "seed"} <= cell.keys():
         log.info("Skipping %s: not a tested classifier run", record)
+        return None
+    problem = _record_problem(cell, metrics)
+    if problem:
+        log.warning("Skipping %s: %s", record, problem)
         return None
     return {**{k: cell[k] for k in ("preprocess", "model", "seed")}, "split": cell.get("split", "random"),
             "test_acc": metrics["test/acc"],
             "test_acc_macro": metrics.get("test/acc_macro"), "val_acc_best": metrics.get("val/acc_best"),
             **{f"acc_{e.english}": metrics.get(f"test/acc_{e.english}") for e in EMOTIONS},
             "confusion": result.get("confusion"), "run": str(record.parent)}
+
+
+def _record_problem(cell: dict, metrics: dict) -> str | None:
+    """Why a tested run's record cannot be a row, or None. Its names go into the Markdown table (HTML in the results
+    notebook) and into `best_cell.txt` (split at "/"), so they must be config option names."""
+    names = [cell["preprocess"], cell["model"], cell.get("split", "random")]
+    if not all(isinstance(name, str) and OPTION_NAME.fullmatch(name) for name in names):
+        return f"its cell names no config options ({names!r}: letters, digits, '_', '-', '.' only)"
+    if not isinstance(cell["seed"], int) or isinstance(cell["seed"], bool):
+        return f"its seed {cell['seed']!r} is no integer"
+    if not isinstance(metrics["test/acc"], (int, float)) or isinstance(metrics["test/acc"], bool):
+        return f"its test accuracy {metrics['test/acc']!r} is no number"
+    return None
 
 
 def _order(column: pd.Series) -> pd.Series:
