@@ -36,3 +36,17 @@ def test_a_test_accuracy_that_is_no_number_is_skipped(tmp_path, caplog, value):
         report = Table5Report.of(collect_runs(tmp_path / "sweep"))
     assert "odd/result.json: its test accuracy" in caplog.text
     assert report.table["mean"].tolist() == [pytest.approx(0.8)]
+
+
+def test_a_report_whose_markdown_holds_html_is_refused_by_the_notebook_reader(tmp_path):
+    """notebooks/02_results.ipynb shows `Markdown(report.markdown)`, rendered as HTML beside the kernel: a report
+    folder from elsewhere is data too. kemotion's reports hold no HTML (names are option names), so one is refused."""
+    from kemotion.notebooks.results import read_report
+
+    record(tmp_path / "sweep" / "good", "yolo", "kemotionnet", 0, 0.8)
+    main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out")])
+    assert read_report(tmp_path / "out").best == "yolo/kemotionnet"
+    table = tmp_path / "out" / "table5.md"
+    table.write_text(table.read_text(encoding="utf-8") + '<img src=x onerror="alert(1)">\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"table5.md holds HTML \('<'\)"):
+        read_report(tmp_path / "out")
