@@ -124,3 +124,16 @@ def test_a_network_config_made_by_an_interpolation_is_refused(runs, tmp_path, ma
     with pytest.raises(ValueError, match=r"run.json: the classifier's net holds an interpolation"):
         EmotionPipeline.from_run(run)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("start", [{"pretrained": "imagenet"}, {"checkpoint": "/gone/classifier.ckpt"}])
+def test_a_moved_run_needs_no_start_weights_of_its_network(runs, tmp_path, monkeypatch, start):
+    """The classifier checkpoint holds every tensor (load_network refuses one that doesn't), so the network's start
+    weights (`pretrained`, a `checkpoint` the run began from) are not read again: an offline machine without the
+    ImageNet file, or without the training machine's paths, predicts the same."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
+    monkeypatch.setenv("KEMOTION_OFFLINE", "1")
+    run = edited_run(runs, "resize", tmp_path, lambda record: record["classifier"]["net"].update(start))
+    expected = EmotionPipeline.from_run(runs["resize"])(np.zeros((64, 64, 3), np.uint8))
+    moved = EmotionPipeline.from_run(run)(np.zeros((64, 64, 3), np.uint8))
+    assert moved[0].probabilities == expected[0].probabilities
