@@ -42,7 +42,7 @@ def test_predict_backend_onnx_refuses_it(tmp_path, marker):
     folder = export_folder(tmp_path, {"_target_": "subprocess.call", "args": ["touch", str(marker)]})
     cfg = OmegaConf.create({"backend": "onnx", "run": str(folder), "conf": None, "max_faces": 20})
     with pytest.raises(ValueError, match=f"{folder / PIPELINE_FILE}: the cropper _target_ 'subprocess.call'"):
-        predict(cfg, tmp_path / "out")
+        predict(cfg)
     assert not marker.exists()
 
 
