@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -38,6 +39,7 @@ from kemotion.io import atomic_write
 log = logging.getLogger(__name__)
 
 PREPROCESS, MODELS = table5_grid("preprocess"), table5_grid("model")
+OPTION_NAME = re.compile(r"[\w.-]+", re.ASCII)  # a config option's name: what a record's cell may name
 NAMES = {  # how the paper names them (and the cells beyond it); any other cell by its config name
     "resize": "Resize", "opencv": "OpenCV face crop", "yolo": "YOLO face crop", "vgg19": "VGG19",
     "resnet18": "ResNet18", "kemotionnet": "K-EmotionNet",
@@ -107,9 +109,14 @@ def _row(record: Path) -> dict | None:
     except (OSError, ValueError) as error:
         log.warning("Skipping %s: unreadable (%s)", record, error)
         return None
-    metrics, cell = result.get("metrics", {}), result.get("cell", {})
-    if "test/acc" not in metrics or not {"preprocess", "model", "seed"} <= cell.keys():
+    metrics, cell = (result.get("metrics", {}), result.get("cell", {})) if isinstance(result, dict) else ({}, {})
+    if not isinstance(metrics, dict) or not isinstance(cell, dict) or "test/acc" not in metrics or not {
+            "preprocess", "model", "seed"} <= cell.keys():
         log.info("Skipping %s: not a tested classifier run", record)
+        return None
+    problem = _record_problem(cell, metrics)
+    if problem:
+        log.warning("Skipping %s: %s", record, problem)
         return None
     model = cell["model"] + (SOFT if cell.get("labels") == "soft" else "")  # soft labels: a column of their own
     return {"preprocess": cell["preprocess"], "model": model, "seed": cell["seed"],
@@ -125,6 +132,19 @@ def _name(cell: str) -> str:
     if cell.endswith(SOFT) and cell.removesuffix(SOFT) in NAMES:
         return f"{NAMES[cell.removesuffix(SOFT)]} (soft labels)"
     return NAMES.get(cell, cell)
+
+
+def _record_problem(cell: dict, metrics: dict) -> str | None:
+    """Why a tested run's record cannot be a row, or None. Its names go into the Markdown table (HTML in the results
+    notebook) and into `best_cell.txt` (split at "/"), so they must be config option names."""
+    names = [cell["preprocess"], cell["model"], cell.get("split", "random")]
+    if not all(isinstance(name, str) and OPTION_NAME.fullmatch(name) for name in names):
+        return f"its cell names no config options ({names!r}: letters, digits, '_', '-', '.' only)"
+    if not isinstance(cell["seed"], int) or isinstance(cell["seed"], bool):
+        return f"its seed {cell['seed']!r} is no integer"
+    if not isinstance(metrics["test/acc"], (int, float)) or isinstance(metrics["test/acc"], bool):
+        return f"its test accuracy {metrics['test/acc']!r} is no number"
+    return None
 
 
 def _order(column: pd.Series) -> pd.Series:
