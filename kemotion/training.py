@@ -4,7 +4,8 @@
 YOLO crop needs, and what `python -m kemotion.preprocess` and the sweep callback call for it too. Everything it builds
 comes from the config through Hydra's `instantiate`: `datamodule` and `module` name what the run fits (the
 classifier by default, the face detector with +experiment=face_detector); the logic lives in the modules it calls, and
-each LightningModule prints its own test summary.
+each LightningModule prints its own test summary. A classical cell (`model=hog_svm`) is fitted without a trainer or
+logger (`kemotion.classical`) and recorded in its run folder the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from kemotion import classical
 from kemotion.config import validate
 from kemotion.detector_stage import provide_face_detector
 from kemotion.inference.record import pipeline_record
@@ -66,6 +68,8 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[s
         L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = instantiate(cfg.datamodule)
     model: L.LightningModule = instantiate(cfg.module)
+    if isinstance(model, classical.CLASSICAL_MODELS):  # model=hog_svm: fitted without a trainer, recorded alike
+        return _run_classical(cfg, folder, datamodule, model)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [instantiate(c, **_run_id(c, folder)) for c in (cfg.get("logger") or {}).values()]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -103,6 +107,17 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[s
         record = folder.finish({"cell": cell, "metrics": metrics, "best_checkpoint": best,
                                 "confusion": confusion.tolist() if confusion is not None else None})
     _finish(loggers, record=record)
+    return metrics, best
+
+
+def _run_classical(cfg: DictConfig, folder: RunFolder, datamodule: L.LightningDataModule,
+                   model: classical.HogSvm) -> tuple[dict[str, float], str | None]:
+    output = Path(cfg.paths.output_dir)
+    log.info("Output directory: %s", output.resolve())
+    cell = OmegaConf.to_container(cfg.cell, resolve=True) if "cell" in cfg else {}
+    folder.start(cell)
+    metrics, best, confusion = classical.fit_and_test(model, datamodule, output)
+    folder.finish({"cell": cell, "metrics": metrics, "best_checkpoint": best, "confusion": confusion.tolist()})
     return metrics, best
 
 

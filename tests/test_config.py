@@ -16,7 +16,9 @@ from kemotion.training import train
 from tests.conftest import compose_config
 
 EXPERIMENTS = options("experiment")
-CLASSIFIER_CELLS = [e for e in EXPERIMENTS if e.split("_")[0] in table5_grid("preprocess")]  # Table 5 cells
+TABLE5_ROWS = [e for e in EXPERIMENTS if e.split("_")[0] in table5_grid("preprocess")]
+BASELINE_CELLS = [e for e in TABLE5_ROWS if e.endswith("_hogsvm")]  # the classical baseline, one per preprocessing
+CLASSIFIER_CELLS = [e for e in TABLE5_ROWS if e not in BASELINE_CELLS]  # Table 5 cells
 DETECTORS = options("detector")
 MODELS = options("model")
 
@@ -41,7 +43,18 @@ def test_experiment_composes_with_its_preprocess_and_model(tmp_path, experiment)
     assert cfg.data.augment.random_erasing_p > 0  # paper §4.1
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("experiment", BASELINE_CELLS)
+def test_each_preprocessing_has_a_baseline_cell(tmp_path, experiment):
+    from kemotion.models.hog_svm import HogSvm
+
+    assert {e.removesuffix("_hogsvm") for e in BASELINE_CELLS} == set(table5_grid("preprocess"))
+    cfg = compose_config(tmp_path, [f"+experiment={experiment}", "logger=csv", "data.image_size=48"])
+    assert cfg.hydra.runtime.choices.preprocess == experiment.removesuffix("_hogsvm") == cfg.cell.preprocess
+    model = instantiate(cfg.model)
+    assert isinstance(model, HogSvm) and model.image_size == 48 and cfg.cell.model == "hog_svm"
+
+
+@pytest.mark.parametrize("model", [m for m in MODELS if m != "hog_svm"])
 def test_model_configs_instantiate(tmp_path, model):
     cfg = compose_config(tmp_path, [f"model={model}"])
     module = instantiate(cfg.model)
@@ -203,3 +216,15 @@ def test_a_value_that_cannot_work_stops_the_run_before_it_starts_naming_the_key(
 def test_every_shipped_experiment_passes_validation(tmp_path, experiment):
     validate(compose_config(tmp_path, [f"+experiment={experiment}", "data=aihub", "data.source.root=/nowhere"]))
     validate(compose_config(tmp_path, [f"+experiment={experiment}"]))
+
+
+def test_the_study_sweeps_name_their_cells_apart(tmp_path):
+    soft = compose_config(tmp_path, ["+experiment=soft_labels", "data.labels=soft", "logger=csv"])
+    assert soft.cell.labels == "soft" and soft.datamodule.labels == "soft"
+    assert soft.hydra.sweeper.params["data.labels"] == "hard,soft"
+    scale = compose_config(tmp_path, ["+experiment=crop_scale", "preprocess.margin=0.6", "logger=csv"])
+    assert scale.cell.preprocess == "opencv_margin0.6" and scale.datamodule.cropper.margin == 0.6
+    pretrained = compose_config(tmp_path, ["+experiment=table5_pretrained", "model=mobilenet_v2_imagenet"])
+    assert pretrained.model.net.pretrained == "imagenet" and pretrained.cell.model == "mobilenet_v2_imagenet"
+    assert set(pretrained.hydra.sweeper.params.model.split(",")) == {"mobilenet_v2", "mobilenet_v2_imagenet",
+                                                                      "hog_svm"}

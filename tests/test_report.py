@@ -125,3 +125,32 @@ def test_the_beyond_the_paper_cells_get_a_row_and_columns_of_their_own(tmp_path)
     assert "| YOLO face crop | 80.00 (1 run) | 90.00 (1 run) | – |" in lines
     assert "| One-stage (detector's own class) | – | – | 60.00 (1 run) |" in lines
     assert report.best_cell == "yolo/context_kemo"
+
+
+def test_the_report_gives_each_preprocessing_the_best_deep_margin_over_the_baseline(tmp_path, capsys):
+    for model, accuracies in [("hog_svm", (0.6, 0.6)), ("resnet18", (0.7, 0.8)), ("kemotionnet", (0.5, 0.5))]:
+        for seed, accuracy in enumerate(accuracies):
+            record(tmp_path / "sweep" / f"resize_{model}_seed{seed}", "resize", model, seed, accuracy)
+    record(tmp_path / "sweep" / "opencv_hog_svm_seed0", "opencv", "hog_svm", 0, 0.9)
+    record(tmp_path / "sweep" / "opencv_resnet18_seed0", "opencv", "resnet18", 0, 0.95)
+    record(tmp_path / "sweep" / "yolo_resnet18_seed0", "yolo", "resnet18", 0, 0.9)  # no baseline here: no row
+    main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out")])
+    margins = pd.read_csv(tmp_path / "out" / "baseline.csv", keep_default_na=False)
+    assert margins[["preprocess", "best_deep", "below"]].values.tolist() == [["resize", "resnet18", "kemotionnet"],
+                                                                              ["opencv", "resnet18", ""]]
+    assert margins["margin"].tolist() == pytest.approx([0.15, 0.05])
+    printed = capsys.readouterr().out
+    assert "| Resize | 60.00 | ResNet18 75.00 | +15.00 |" in printed
+    assert "Resize: BELOW THE BASELINE: K-EmotionNet scored less than HOG + a linear SVM (60.00 %)" in printed
+    assert "OpenCV face crop: BELOW" not in printed
+
+
+def test_soft_label_runs_are_a_column_beside_their_models_hard_runs(tmp_path):
+    record(tmp_path / "hard", "resize", "mobilenet_v2", 0, 0.5)
+    record(tmp_path / "soft", "resize", "mobilenet_v2", 0, 0.6)
+    result = json.loads((tmp_path / "soft" / "result.json").read_text(encoding="utf-8"))
+    result["cell"]["labels"] = "soft"  # as +experiment=soft_labels records it
+    (tmp_path / "soft" / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    report = Table5Report.of(collect_runs(tmp_path))
+    assert report.table[["model", "mean"]].values.tolist() == [["mobilenet_v2", 0.5], ["mobilenet_v2_soft", 0.6]]
+    assert "| preprocessing | MobileNetV2 | MobileNetV2 (soft labels) |" in report.markdown()

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from kemotion.data.manifest import Manifest, Selection
 from kemotion.data.transforms import BatchAugment, eval_transform, train_transform
+from kemotion.data.votes import vote_distribution
 from kemotion.datamodules.base import DatasetSource, ManifestDataModule
 from kemotion.preprocess.cache import CropCache, read_crop
 from kemotion.preprocess.cropper import Cropper
@@ -27,23 +28,28 @@ from kemotion.preprocess.decoded import DecodedCache, DecodedCrops
 
 log = logging.getLogger(__name__)
 
+LABEL_KINDS = ("hard", "soft")
+
 
 class CropDataset(Dataset):
     """(image tensor, label index) pairs read from the crop cache, or with `decoded` from its decoded cache (the
-    frame's index is then each image's row there)."""
+    frame's index is then each image's row there); with `targets` ((N, 7) soft labels), (image tensor, its row of
+    `targets`) instead."""
 
-    def __init__(self, frame: pd.DataFrame, transform: Any, decoded: DecodedCrops | None = None) -> None:
+    def __init__(self, frame: pd.DataFrame, transform: Any, decoded: DecodedCrops | None = None,
+                 targets: np.ndarray | None = None) -> None:
         self.paths = frame["crop_path"].tolist()
-        self.labels = frame["label"].to_numpy(dtype=np.int64)
+        self.labels = frame["label"].to_numpy(dtype=np.int64) if targets is None else torch.from_numpy(targets)
         self.transform = transform
         self.decoded, self.rows = decoded, frame.index.to_numpy()
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int | torch.Tensor]:
         image = self.decoded[self.rows[index]] if self.decoded is not None else read_crop(self.paths[index])
-        return self.transform(image=image)["image"], int(self.labels[index])
+        label = self.labels[index]
+        return self.transform(image=image)["image"], label if isinstance(label, torch.Tensor) else int(label)
 
 
 class ClassificationDataModule(ManifestDataModule):
@@ -64,7 +70,11 @@ class ClassificationDataModule(ManifestDataModule):
         decoded_cache: bool = False,
         device_augment: bool = False,
         channels_last: bool = False,  # with device_augment: batches in channels_last memory format
+        labels: str = "hard",  # train on the uploader's label ("hard", the paper's) or the votes ("soft": data/votes)
+        uploader_weight: float = 1.0,  # the uploader's vote against each annotator's 1 (labels="soft")
     ) -> None:
+        if labels not in LABEL_KINDS:
+            raise ValueError(f"data.labels must be one of {LABEL_KINDS}, got {labels!r}")
         super().__init__(source, selection, cache_dir)
         self.save_hyperparameters(ignore=["source", "cropper", "selection"])
         self.cropper = cropper
@@ -90,8 +100,13 @@ class ClassificationDataModule(ManifestDataModule):
         transforms = {"train": train_transform(size, **augment, on_device=on_device),
                       "val": eval_transform(size, on_device=on_device),
                       "test": eval_transform(size, on_device=on_device)}
-        return {split: CropDataset(table[table["split"] == split], transform, self.decoded)
-                for split, transform in transforms.items()}
+        datasets = {split: CropDataset(table[table["split"] == split], transform, self.decoded)
+                    for split, transform in transforms.items()}
+        if self.hparams.labels == "soft":  # the training target only: val and test score against the hard label
+            train = table[table["split"] == "train"]
+            datasets["train"] = CropDataset(train, transforms["train"], self.decoded, vote_distribution(
+                train["label"], train["answers"], self.hparams.uploader_weight))
+        return datasets
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """With `device_augment`: the batch's uint8 images (its first item) normalised on its device, and in training

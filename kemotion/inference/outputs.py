@@ -4,7 +4,8 @@ progress bar, written as it goes (`kemotion.inference.writers`), resumable, and 
 An output folder belongs to one prediction. `output_folder` makes `<project>/<name>` anew (`<name>-2`, `-3`, … when
 that is taken, even by a process that started in the same second) and records in `predict.json` what decides its
 results: the model files' SHA-256, the crop policy and settings, the resolved source. Only `resume=true` enters a
-folder again, and only one holding the same record; another model, source or setting is refused, never mixed in.
+folder again, and only one holding the same record and no symbolic link; another model, source or setting is
+refused, never mixed in.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def output_folder(project: Path, name: str, identity: dict, resume: bool = False
                            "another name=") from None
     try:
         if resumed:
+            _check_no_links(folder)
             _check_identity(folder, identity)
         else:
             with atomic_write(folder / RECORD, "w", encoding="utf-8") as handle:
@@ -127,6 +129,15 @@ def _new_folder(wanted: Path) -> Path:
             continue
         return folder
     raise AssertionError("unreachable")
+
+
+def _check_no_links(folder: Path) -> None:
+    """A resumed folder holds only what predict wrote: resume appends to its tables and writes pictures below it, so a
+    symbolic link there (the folder itself included) would have it write to a file or folder anywhere."""
+    for path in [folder, *folder.rglob("*")]:  # rglob does not descend into linked folders, but lists them
+        if path.is_symlink():
+            raise ValueError(f"{folder} cannot be resumed: {path} is a symbolic link, and predict writes only into "
+                             "its own folder; give another name= (or resume=false: a new folder)")
 
 
 def _check_identity(folder: Path, identity: dict) -> None:

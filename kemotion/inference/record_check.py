@@ -2,8 +2,9 @@
 
 - the cropper `_target_`: one of kemotion's croppers (`kemotion.preprocess.cropper.cropper_class`); its fields are
   then passed to that class, never instantiated recursively (a nested `_target_` would be code too);
-- every `_target_` of the classifier's network config, nested ones included (instantiate builds them all): an
-  nn.Module class of `kemotion.models`, or a builder there annotated to return one;
+- every `_target_` of the classifier's network config, nested ones included, in dicts and lists (instantiate builds
+  them all): an nn.Module class of `kemotion.models`, or a builder there annotated to return one; no interpolation
+  (`${oc.create:...}` would make a config only instantiate sees);
 - `trust_checkpoint`: never. A recorded value is dropped, with a warning; trust comes only from the command line
   (`trust_checkpoint=true`) or the API call (`trust_checkpoint=True`).
 """
@@ -38,15 +39,30 @@ def check_network(config: object, source: Path) -> None:
     kemotion.models (module docstring)."""
     if not isinstance(config, dict):
         raise ValueError(f"{source}: the classifier's 'net' must be a network config, not {config!r}")
-    for value in config.values():
-        if isinstance(value, dict):
-            check_network(value, source)
+    for value in _nested_configs(config.values(), source):
+        check_network(value, source)
     target = config.get("_target_")
     if target is None:
         return
     if not _builds_a_network(defined_in(target, NETWORK_PACKAGE)):
         raise ValueError(f"{source}: the classifier _target_ {target!r} is not a network of {NETWORK_PACKAGE} (an "
                          "nn.Module class or a function returning one); a recorded file may not name other code")
+
+
+def _nested_configs(values, source: Path) -> list[dict]:
+    """The dicts among `values`, and inside their lists at any depth (instantiate builds a `_target_` in either). An
+    interpolation is refused: instantiate resolves it, and `${oc.create:...}` makes a config no look here would see
+    (a recorded config is resolved, so it holds none)."""
+    found = []
+    for value in values:
+        if isinstance(value, dict):
+            found.append(value)
+        elif isinstance(value, list):
+            found += _nested_configs(value, source)
+        elif isinstance(value, str) and "${" in value:
+            raise ValueError(f"{source}: the classifier's net holds an interpolation, {value!r}; a recorded config "
+                             "is resolved, and OmegaConf would resolve this one into code to run")
+    return found
 
 
 def _builds_a_network(found: object) -> bool:

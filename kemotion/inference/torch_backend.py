@@ -71,9 +71,22 @@ def load_cropper(record: RunRecord, device: str = "cpu", conf: float | None = No
 
 def load_network(record: RunRecord) -> nn.Module:
     """The classifier network built from its recorded config, with every tensor from the checkpoint."""
-    config = record.classifier["net"]
-    net = instantiate({**config, "checkpoint": None} if "checkpoint" in config else config)  # trained weights below
+    net = instantiate(_without_start_weights(record.classifier["net"]))  # the trained weights below
     loaded = load_weights(net, record.checkpoint)
     if loaded.missing or loaded.skipped_shape:
         raise ValueError(f"{record.checkpoint} does not hold the whole classifier of {record.directory}: {loaded}")
     return net.eval()
+
+
+START_WEIGHTS = ("checkpoint", "pretrained")  # a network's start: the trained checkpoint replaces every tensor
+
+
+def _without_start_weights(config: object) -> object:
+    """`config` with each network's start weights off, nested networks' too: not read again, so a run predicts on a
+    machine without them (offline, without the ImageNet file or the training machine's paths)."""
+    if isinstance(config, list):
+        return [_without_start_weights(value) for value in config]
+    if not isinstance(config, dict):
+        return config
+    return {key: None if key in START_WEIGHTS and "_target_" in config else _without_start_weights(value)
+            for key, value in config.items()}

@@ -1,8 +1,10 @@
 """The emotion classifier as a LightningModule: any `net`, Adam by default, cross-entropy, torchmetrics.
 
-Logs `train/loss`, `train/acc`, `val/loss`, `val/acc` (micro), `val/acc_macro`, `val/acc_best`, and at test
-`test/acc`, `test/acc_macro`, `test/acc_<class>` and the confusion matrix (CSV + PNG in the run directory, and
-an image in W&B when W&B logs the run).
+Targets are class indices or, with `data.labels=soft`, annotator vote distributions (cross-entropy against the
+distribution; validation and test are always scored against the hard label). Logs `train/loss`, `train/acc`,
+`val/loss`, `val/acc` (micro), `val/acc_macro`, `val/acc_best`, and at test `test/acc`, `test/acc_macro`,
+`test/acc_<class>` and the confusion matrix (CSV + PNG in the run directory, and an image in W&B when W&B logs
+the run).
 """
 
 from __future__ import annotations
@@ -57,9 +59,12 @@ class EmotionClassifier(L.LightningModule):
         return self.net(images)
 
     def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]):
-        images, labels = batch
+        """Loss, predictions and hard labels of a batch whose targets are class indices (B,) or, with soft labels
+        (`data.labels=soft`), distributions (B, 7): cross-entropy against the distribution, accuracy against its
+        most-voted class."""
+        images, targets = batch
         logits = self(images)
-        return self.criterion(logits, labels), logits.argmax(dim=1), labels
+        return self.criterion(logits, targets), logits.argmax(dim=1), hard_labels(targets)
 
     def on_train_start(self) -> None:
         self.val_acc_best.reset()  # the sanity-check validation must not count as a best
@@ -104,6 +109,11 @@ class EmotionClassifier(L.LightningModule):
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
+
+
+def hard_labels(targets: torch.Tensor) -> torch.Tensor:
+    """Class indices (B,) as given, or the most-voted class of soft targets (B, 7): what accuracy is counted on."""
+    return targets.argmax(dim=1) if targets.ndim == 2 else targets
 
 
 def log_test_scores(module: L.LightningModule, accuracy: torch.Tensor, macro: torch.Tensor, per_class: torch.Tensor,

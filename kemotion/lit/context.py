@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from kemotion.data.aihub import UNKNOWN_BACKGROUND
-from kemotion.lit.classifier import EmotionClassifier
+from kemotion.lit.classifier import EmotionClassifier, hard_labels
 from kemotion.models.context import ContextNet
 
 
@@ -38,4 +38,4 @@ class ContextClassifier(EmotionClassifier):
             if self.training:
                 self.log("train/background_loss", background_loss, on_step=False, on_epoch=True)
             loss = loss + self.hparams.background_weight * background_loss
-        return loss, emotions.argmax(dim=1), labels
+        return loss, emotions.argmax(dim=1), hard_labels(labels)  # soft labels (data.labels=soft): the top vote

@@ -107,9 +107,15 @@ def load_weights(model: nn.Module, path: str | Path, trust_checkpoint: bool = Fa
 
 def load_checkpoint(path: Path, trust_checkpoint: bool = False) -> object:
     """torch.load with weights_only=True: tensors and plain containers, never code. A file that pickles Python
-    objects (an ultralytics `.pt` pickles its whole model) is only unpickled with `trust_checkpoint=True`."""
+    objects (an ultralytics `.pt` pickles its whole model) is only unpickled with `trust_checkpoint=True`; a
+    TorchScript archive is never loaded."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except RuntimeError as error:  # torch.load refuses TorchScript with weights_only=True, whatever the trust
+        if "TorchScript" not in str(error):
+            raise
+        raise ValueError(f"{path} is a TorchScript archive, whose code runs when loaded; kemotion loads tensors "
+                         "(a state_dict or a checkpoint), never TorchScript") from None
     except pickle.UnpicklingError as error:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         what = found.group(1) if found else type(error).__name__

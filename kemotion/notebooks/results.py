@@ -54,8 +54,12 @@ def read_report(directory: str | Path) -> ReportFolder:
     confusion = _read_confusion(directory / CONFUSION_FILE) if (directory / CONFUSION_FILE).is_file() else None
     per_class = pd.read_csv(directory / "per_class_accuracy.csv", index_col="class")
     per_class = per_class.loc[list(ENGLISH_NAMES)]
-    return ReportFolder(directory, table5, (directory / "table5.md").read_text(encoding="utf-8"),
-                  _with_cell(pd.read_csv(directory / "runs.csv")), confusion, per_class, best)
+    markdown = (directory / "table5.md").read_text(encoding="utf-8")
+    if "<" in markdown:  # the notebook renders it as HTML, beside the kernel; kemotion's reports hold none
+        raise ValueError(f"{directory / 'table5.md'} holds HTML ('<'), which the notebook would render and run; "
+                         "kemotion's reports hold none: write the report again (python -m kemotion.report)")
+    return ReportFolder(directory, table5, markdown, _with_cell(pd.read_csv(directory / "runs.csv")), confusion,
+                        per_class, best)
 
 
 def _read_confusion(path: Path) -> pd.DataFrame:

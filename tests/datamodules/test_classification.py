@@ -67,3 +67,20 @@ def test_under_ddp_each_test_image_is_tested_on_exactly_one_rank(tmp_path):
 def test_the_last_partial_batch_is_dropped_only_when_each_rank_has_a_full_one(tmp_path, world_size, drop_last):
     # 6 images of batch 4: one rank drops its last 2; two ranks get 3 each, which dropping would leave with nothing
     assert _module_on_rank(tmp_path, 0, world_size, images=6).train_dataloader().drop_last == drop_last
+
+
+def test_soft_labels_are_the_training_target_and_val_and_test_keep_the_hard_label(tmp_path):
+    crop = tmp_path / "crop.jpg"
+    cv2.imwrite(str(crop), np.zeros((40, 40, 3), dtype=np.uint8))
+    table = pd.DataFrame({"crop_path": [str(crop)] * 3, "label": [1, 1, 2], "split": ["train", "val", "test"],
+                          "answers": ["분노|슬픔|슬픔", "슬픔|슬픔|슬픔", "슬픔|슬픔|슬픔"]})
+    soft = ClassificationDataModule(source=None, cropper=None, selection={}, cache_dir=tmp_path, image_size=32,
+                                    labels="soft", uploader_weight=2.0)._datasets(table)
+    _, target = soft["train"][0]
+    assert target.tolist() == pytest.approx([0, 0.6, 0.4, 0, 0, 0, 0])  # uploader 2 + A 1 on angry, B and C on sad
+    assert soft["val"][0][1] == 1 and soft["test"][0][1] == 2  # scored against the uploader's label
+    hard = ClassificationDataModule(source=None, cropper=None, selection={}, cache_dir=tmp_path,
+                                    image_size=32)._datasets(table)
+    assert hard["train"][0][1] == 1
+    with pytest.raises(ValueError, match="data.labels must be one of"):
+        ClassificationDataModule(source=None, cropper=None, selection={}, cache_dir=tmp_path, labels="votes")

@@ -69,3 +69,17 @@ def test_the_optimizer_comes_from_the_config_partial():
     assert isinstance(optimizer, torch.optim.Adam)
     assert optimizer.param_groups[0]["lr"] == 0.123 and optimizer.param_groups[0]["weight_decay"] == 0.01
     assert "optimizer" not in module.hparams  # checkpoints stay loadable with weights_only=True
+
+
+def test_soft_targets_train_on_the_distribution_and_score_against_its_top_vote():
+    module = EmotionClassifier(ReadsItsAnswer(), partial(torch.optim.Adam, lr=1e-3), input_size=8)
+    images = torch.zeros(2, 3, 8, 8)
+    images[:, 0, 0, 0] = torch.tensor([1.0, 2.0])  # predicts classes 1 and 2
+    soft = torch.tensor([[0, 0.75, 0.25, 0, 0, 0, 0], [0, 0, 0.5, 0.5, 0, 0, 0]])
+    loss, preds, labels = module.model_step((images, soft))
+    logits = module(images)
+    expected = -(soft * logits.log_softmax(dim=1)).sum(dim=1).mean()  # cross-entropy against the distribution
+    assert loss.item() == pytest.approx(expected.item())
+    assert labels.tolist() == [1, 2] and preds.tolist() == [1, 2]
+    hard_loss, _, hard = module.model_step((images, torch.tensor([1, 2])))
+    assert hard.tolist() == [1, 2] and hard_loss.item() < loss.item()  # one-hot targets the net already hits

@@ -103,3 +103,37 @@ def test_kemotion_functions_that_are_no_classifier_are_refused(runs, tmp_path, t
     run = edited_run(runs, "resize", tmp_path, lambda record: record["classifier"]["net"].update(_target_=target))
     with pytest.raises(ValueError, match=f"classifier _target_ '{target}' is not a network"):
         EmotionPipeline.from_run(run)
+
+
+@pytest.mark.parametrize("where", ["num_classes", "_args_"])
+def test_a_network_target_inside_a_list_is_refused(runs, tmp_path, marker, where):
+    """instantiate builds a `_target_` inside a list (an argument's value, or `_args_`) as it does inside a dict."""
+    nested = [unpickler(tmp_path, marker)]
+    run = edited_run(runs, "resize", tmp_path, lambda record: record["classifier"]["net"].update({where: nested}))
+    with pytest.raises(ValueError, match=r"classifier _target_ '\S+load_checkpoint' is not a network of kemotion"):
+        EmotionPipeline.from_run(run)
+    assert not marker.exists()
+
+
+def test_a_network_config_made_by_an_interpolation_is_refused(runs, tmp_path, marker):
+    """OmegaConf resolves `${oc.create:...}` into a config inside instantiate, after any look at the record's dicts:
+    a recorded (resolved) config holds no interpolation, so one is refused."""
+    made = json.dumps(unpickler(tmp_path, marker))
+    run = edited_run(runs, "resize", tmp_path,
+                     lambda record: record["classifier"]["net"].update(num_classes=f"${{oc.create:{made}}}"))
+    with pytest.raises(ValueError, match=r"run.json: the classifier's net holds an interpolation"):
+        EmotionPipeline.from_run(run)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("start", [{"pretrained": "imagenet"}, {"checkpoint": "/gone/classifier.ckpt"}])
+def test_a_moved_run_needs_no_start_weights_of_its_network(runs, tmp_path, monkeypatch, start):
+    """The classifier checkpoint holds every tensor (load_network refuses one that doesn't), so the network's start
+    weights (`pretrained`, a `checkpoint` the run began from) are not read again: an offline machine without the
+    ImageNet file, or without the training machine's paths, predicts the same."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
+    monkeypatch.setenv("KEMOTION_OFFLINE", "1")
+    run = edited_run(runs, "resize", tmp_path, lambda record: record["classifier"]["net"].update(start))
+    expected = EmotionPipeline.from_run(runs["resize"])(np.zeros((64, 64, 3), np.uint8))
+    moved = EmotionPipeline.from_run(run)(np.zeros((64, 64, 3), np.uint8))
+    assert moved[0].probabilities == expected[0].probabilities
