@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from kemotion.inference.record_check import pipeline_entries
 from kemotion.keys import file_sha256
 from kemotion.models.onnx_runtime import session
 from kemotion.preprocess.cropper import Cropper, build_cropper, cropper_class
@@ -51,9 +52,12 @@ def load_export(directory: str | Path, conf: float | None = None) -> tuple[Cropp
     path = directory / PIPELINE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: export a run first (python -m kemotion.export run=RUN)")
-    record = json.loads(path.read_text(encoding="utf-8"))
-    classifier = record["classifier"]
-    cropper, classify = export_cropper(record["cropper"], path, conf), OnnxClassifier(
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    cropper, classifier = pipeline_entries(record, path)
+    cropper, classify = export_cropper(cropper, path, conf), OnnxClassifier(
         directory / CLASSIFIER_FILE, classifier["input_size"], classifier["mean"], classifier["std"])
     detector = directory / DETECTOR_FILE
     origin = {"backend": "onnx", "classifier_sha256": file_sha256(directory / CLASSIFIER_FILE),

@@ -23,7 +23,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from kemotion.emotions import ENGLISH_NAMES
-from kemotion.inference.record_check import check_network, recorded_cropper
+from kemotion.inference.record_check import check_network, pipeline_entries, recorded_cropper
 from kemotion.runs import FINISHED, STARTED
 
 RECORD_KEY = "pipeline"
@@ -95,11 +95,12 @@ def read_run(run: str | Path) -> RunRecord:
     if not record:
         raise ValueError(f"{directory / STARTED} records no pipeline (cropper, classifier input): the run was "
                          "trained before kemotion recorded them, or it is not a classifier run; train it again")
-    check_network(record["classifier"].get("net"), directory / STARTED)
-    cropper = recorded_cropper(record["cropper"], directory / STARTED)
+    cropper, classifier = pipeline_entries(record, directory / STARTED)
+    check_network(classifier.get("net"), directory / STARTED)
+    cropper = recorded_cropper(cropper, directory / STARTED)
     if cropper.get("checkpoint"):  # relative to the run folder (an older record's absolute path stays as it is)
         cropper["checkpoint"] = str(directory / cropper["checkpoint"])
-    return RunRecord(directory, checkpoint, cropper, record.get("detector_sha256"), record["classifier"])
+    return RunRecord(directory, checkpoint, cropper, record.get("detector_sha256"), classifier)
 
 
 def _run_folder_of(checkpoint: Path) -> Path:
@@ -127,6 +128,9 @@ def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: not a kemotion run folder")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        found = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(found, dict):
+        raise ValueError(f"{path} holds no JSON object: not a kemotion run record")
+    return found

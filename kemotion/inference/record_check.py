@@ -5,6 +5,9 @@
 - every `_target_` of the classifier's network config, nested ones included, in dicts and lists (instantiate builds
   them all): an nn.Module class of `kemotion.models`, or a builder there annotated to return one; no interpolation
   (`${oc.create:...}` would make a config only instantiate sees);
+- the shape of the record itself: a `cropper` and a `classifier` object, the classifier's input size a whole number
+  and its normalisation three numbers each (`pipeline_entries`), so a damaged file is an error naming it, not a
+  KeyError deep in prediction;
 - `trust_checkpoint`: never. A recorded value is dropped, with a warning; trust comes only from the command line
   (`trust_checkpoint=true`) or the API call (`trust_checkpoint=True`).
 """
@@ -22,6 +25,29 @@ log = logging.getLogger(__name__)
 
 TRUST_KEY = "trust_checkpoint"  # a cropper field a record may hold but never switches on
 NETWORK_PACKAGE = "kemotion.models"
+
+
+def pipeline_entries(record: object, source: Path) -> tuple[dict, dict]:
+    """The (cropper config, classifier entry) of the pipeline record that `source` holds (a run's run.json, an
+    export's pipeline.json), or a ValueError naming `source` and what is wrong."""
+    if not isinstance(record, dict) or not all(isinstance(record.get(key), dict) for key in ("cropper", "classifier")):
+        raise ValueError(f"{source}: the pipeline record must hold a 'cropper' and a 'classifier' object; it is "
+                         "damaged or not kemotion's")
+    classifier = record["classifier"]
+    size = classifier.get("input_size")
+    if not _is_number(size) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"{source}: classifier.input_size must be a whole number >= 1, not {size!r}")
+    for key in ("mean", "std"):
+        values = classifier.get(key)
+        if not isinstance(values, list) or len(values) != 3 or not all(map(_is_number, values)):
+            raise ValueError(f"{source}: classifier.{key} must be three numbers (one per RGB channel), not {values!r}")
+    if not all(value > 0 for value in classifier["std"]):
+        raise ValueError(f"{source}: classifier.std must be positive, not {classifier['std']!r}")
+    return record["cropper"], classifier
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def recorded_cropper(config: object, source: Path) -> dict:

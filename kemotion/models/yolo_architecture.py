@@ -11,6 +11,10 @@ checked here first against what kemotion writes:
   models and their weights), kemotion's YOLO-FaceV2 blocks, and `nn.<Layer>` for a `torch.nn` layer class;
 - arguments: numbers, booleans, None, lists of them, and the strings parse_model turns into those (`"None"`, `"nc"`)
   or passes on as Upsample modes.
+- sizes: at most `MAX_ROWS` rows a part, `MAX_REPEATS` repeats a row, numbers up to `MAX_VALUE`, lists
+  `MAX_DEPTH` deep, `MAX_CLASSES` classes, scales up to `MAX_MULTIPLE` and `MAX_VALUE` channels, so a crafted dict
+  cannot ask for a model that fills the memory or a parse that overflows the stack. (ultralytics' own detection
+  YAMLs stay well inside: ≤ 30 rows a part, repeats ≤ 9, channels ≤ 1280.)
 Anything else is a ValueError naming the file and the key.
 """
 
@@ -36,6 +40,8 @@ ROW_LENGTH = 4  # [from, repeats, module, args]
 SCALE_LENGTH = 3  # [depth, width, max_channels]
 NUMBER_KEYS = ("depth_multiple", "width_multiple")
 INT_KEYS = ("nc", "channels", "ch", "reg_max")
+MAX_ROWS, MAX_REPEATS, MAX_VALUE, MAX_DEPTH, MAX_CLASSES, MAX_MULTIPLE = 64, 32, 4096, 3, 1000, 4.0
+MAX_STRING = 64  # a string argument's length (parse_model's are short: 'nc', 'nearest', '[3, 5]')
 KNOWN_KEYS = frozenset({"nc", "scales", "scale", "backbone", "head", "activation", "depth_multiple", "width_multiple",
                         "channels", "ch", "reg_max", "end2end", "yaml_file", "kpt_shape"})
 
@@ -49,11 +55,13 @@ def check_architecture(cfg: object, source: str | Path) -> dict:
     if unknown:
         _refuse(source, unknown[0], f"is not a key of a detection model dict (known: {sorted(KNOWN_KEYS)})")
     for key in INT_KEYS:
-        if key in cfg and not _is_int(cfg[key]):
-            _refuse(source, key, f"must be an integer, not {cfg[key]!r}")
+        if key in cfg and not (_is_int(cfg[key]) and 0 <= cfg[key] <= MAX_VALUE):
+            _refuse(source, key, f"must be an integer from 0 to {MAX_VALUE}, not {cfg[key]!r}")
+    if _is_int(cfg.get("nc")) and cfg["nc"] > MAX_CLASSES:
+        _refuse(source, "nc", f"{cfg['nc']} classes is more than {MAX_CLASSES}")
     for key in NUMBER_KEYS:
-        if key in cfg and not _is_number(cfg[key]):
-            _refuse(source, key, f"must be a number, not {cfg[key]!r}")
+        if key in cfg and not (_is_number(cfg[key]) and 0 < cfg[key] <= MAX_MULTIPLE):
+            _refuse(source, key, f"must be a number in (0, {MAX_MULTIPLE}], not {cfg[key]!r}")
     for key, kind in (("end2end", bool), ("yaml_file", str)):
         if cfg.get(key) is not None and not isinstance(cfg[key], kind):
             _refuse(source, key, f"must be a {kind.__name__}, not {cfg[key]!r}")
@@ -65,6 +73,8 @@ def check_architecture(cfg: object, source: str | Path) -> dict:
         rows = cfg.get(part)
         if not isinstance(rows, list) or not rows and part == "backbone":
             _refuse(source, part, f"must be a list of [from, repeats, module, args] rows, not {rows!r}")
+        if len(rows) > MAX_ROWS:
+            _refuse(source, part, f"has {len(rows)} rows, more than {MAX_ROWS}")
         for index, row in enumerate(rows):
             _check_row(row, source, f"{part}[{index}]")
     return dict(cfg)
@@ -89,7 +99,8 @@ def _check_scales(cfg: Mapping, source) -> None:
         _refuse(source, "scales", f"must map scale letters to [depth, width, max_channels], not {scales!r}")
     for name, multiples in scales.items():
         if not (isinstance(name, str) and isinstance(multiples, list) and len(multiples) == SCALE_LENGTH
-                and all(_is_number(m) for m in multiples)):
+                and all(_is_number(m) and m > 0 for m in multiples)
+                and max(multiples[:2]) <= MAX_MULTIPLE and multiples[2] <= MAX_VALUE):
             _refuse(source, f"scales.{name}", f"must be [depth, width, max_channels] numbers, not {multiples!r}")
     if scale and scale not in scales:  # "" (ultralytics' "none named"): parse_model takes the first
         _refuse(source, "scale", f"{scale!r} is not one of the scales {sorted(scales)}")
@@ -101,14 +112,14 @@ def _check_row(row: object, source, key: str) -> None:
     origin, repeats, module, args = row
     if not (_is_int(origin) or isinstance(origin, list) and origin and all(_is_int(i) for i in origin)):
         _refuse(source, f"{key} from", f"must be a layer index or a list of them, not {origin!r}")
-    if not _is_int(repeats) or repeats < 1:
-        _refuse(source, f"{key} repeats", f"must be a positive integer, not {repeats!r}")
+    if not _is_int(repeats) or not 1 <= repeats <= MAX_REPEATS:
+        _refuse(source, f"{key} repeats", f"must be an integer from 1 to {MAX_REPEATS}, not {repeats!r}")
     if not _is_layer(module):
         _refuse(source, f"{key} module", f"{module!r} is not a layer kemotion builds detectors from (ultralytics' "
                 "layers, kemotion's YOLO-FaceV2 blocks, nn.<Layer>)")
-    if not isinstance(args, list) or not all(_is_literal(a) for a in args):
-        _refuse(source, f"{key} args", f"must be a list of numbers, booleans, None, lists of them, 'nc' or an "
-                f"upsampling mode, not {args!r}")
+    if not isinstance(args, list) or len(args) > MAX_ROWS or not all(_is_literal(a, depth=1) for a in args):
+        _refuse(source, f"{key} args", f"must be a list of numbers (|x| <= {MAX_VALUE}), booleans, None, lists of "
+                f"them ({MAX_DEPTH} deep at most), 'nc' or an upsampling mode, not {_short(args)}")
 
 
 def _is_layer(name: object) -> bool:
@@ -127,19 +138,26 @@ def _is_layer(name: object) -> bool:
             and found.__module__.startswith("ultralytics.nn.modules."))
 
 
-def _is_literal(value: object, strings: bool = True) -> bool:
-    if value is None or isinstance(value, (bool, int, float)):
+def _is_literal(value: object, strings: bool = True, depth: int = 0) -> bool:
+    if value is None or isinstance(value, bool):
         return True
+    if isinstance(value, (int, float)):
+        return abs(value) <= MAX_VALUE
     if isinstance(value, list):
-        return all(_is_literal(v, strings) for v in value)
+        return depth < MAX_DEPTH and len(value) <= MAX_ROWS and all(_is_literal(v, strings, depth + 1) for v in value)
     if not strings or not isinstance(value, str):
         return False
     if value in ARGUMENT_NAMES or value in UPSAMPLE_MODES:
         return True
     try:
-        return _is_literal(ast.literal_eval(value), strings=False)
+        return len(value) <= MAX_STRING and _is_literal(ast.literal_eval(value), strings=False, depth=depth)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return False
+
+
+def _short(value: object, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _is_int(value: object) -> bool:

@@ -108,3 +108,20 @@ def test_what_kemotion_writes_passes(name):
     assert check_architecture(net.yaml, name) == net.yaml
     for activation in ("nn.LeakyReLU(0.1)", "torch.nn.ReLU()", "nn.LeakyReLU(negative_slope=0.1, inplace=True)"):
         assert check_architecture({**net.yaml, "activation": activation}, name)["activation"] == activation
+
+
+@pytest.mark.parametrize(("edit", "key"), [
+    (lambda arch: arch | {"nc": 10**9}, "nc"),
+    (lambda arch: arch | {"width_multiple": 1e6}, "width_multiple"),
+    (lambda arch: arch | {"scales": {"n": [1.0, 1.0, 10**7]}}, "scales.n"),
+    (lambda arch: arch | {"head": [[-1, 10**6, "nn.Identity", []], *arch["head"]]}, r"head\[0\] repeats"),
+    (lambda arch: arch | {"head": [[-1, 1, "nn.Identity", [10**9]], *arch["head"]]}, r"head\[0\] args"),
+    (lambda arch: arch | {"head": [[-1, 1, "nn.Identity", ["[" * 5000 + "]" * 5000]], *arch["head"]]},
+     r"head\[0\] args"),
+    (lambda arch: arch | {"head": [[-1, 1, "nn.Identity", [[[[[1]]]]]], *arch["head"]]}, r"head\[0\] args"),
+    (lambda arch: arch | {"head": [[-1, 1, "nn.Identity", []]] * 1000}, "head"),
+])
+def test_sizes_that_would_fill_the_memory_or_the_stack_are_refused(architecture, edit, key):
+    """The dict may also ask for a model that fills the memory or a parse that overflows the stack."""
+    with pytest.raises(ValueError, match=f"net.ckpt: detector architecture key '{key}'"):
+        check_architecture(edit(dict(architecture)), "net.ckpt")

@@ -64,3 +64,26 @@ def test_a_face_detector_cropper_runs_the_exports_own_onnx_file_only(tmp_path, m
                                          "face_detector.onnx, not '.*face_detector.pt'"):
         EmotionPipeline.from_export(folder)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ({"cropper": {"_target_": "kemotion.preprocess.resize.ResizeCropper"}}, "must hold a 'cropper' and a 'classifier'"),
+    ({"cropper": {"_target_": "kemotion.preprocess.resize.ResizeCropper"}, "classifier": {**CLASSIFIER, "std": "x"}},
+     "classifier.std must be three numbers"),
+    ([], "must hold a 'cropper' and a 'classifier'"),
+])
+def test_a_damaged_pipeline_json_is_an_error_naming_it(tmp_path, record, message):
+    """A pipeline.json with a missing or ill-shaped entry was a KeyError or TypeError, naming nothing."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / PIPELINE_FILE).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=rf"{folder / PIPELINE_FILE}: .*{message}"):
+        EmotionPipeline.from_export(folder)
+
+
+def test_a_pipeline_json_that_is_no_json_is_named(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / PIPELINE_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match=rf"{folder / PIPELINE_FILE} is not valid JSON"):
+        EmotionPipeline.from_export(folder)

@@ -137,3 +137,24 @@ def test_a_moved_run_needs_no_start_weights_of_its_network(runs, tmp_path, monke
     expected = EmotionPipeline.from_run(runs["resize"])(np.zeros((64, 64, 3), np.uint8))
     moved = EmotionPipeline.from_run(run)(np.zeros((64, 64, 3), np.uint8))
     assert moved[0].probabilities == expected[0].probabilities
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda record: record.pop("classifier"), "must hold a 'cropper' and a 'classifier' object"),
+    (lambda record: record.update(cropper=["_target_"]), "must hold a 'cropper' and a 'classifier' object"),
+    (lambda record: record["classifier"].pop("input_size"), "classifier.input_size must be a whole number"),
+    (lambda record: record["classifier"].update(mean=[0.5]), r"classifier.mean must be three numbers"),
+    (lambda record: record["classifier"].update(std=[0.5, 0.0, 0.5]), "classifier.std must be positive"),
+])
+def test_a_damaged_record_is_an_error_naming_run_json(runs, tmp_path, edit, message):
+    """A run.json with a missing or ill-shaped entry was a KeyError or TypeError deep inside prediction."""
+    run = edited_run(runs, "resize", tmp_path, edit)
+    with pytest.raises(ValueError, match=rf"{run / STARTED}: .*{message}"):
+        EmotionPipeline.from_run(run)
+
+
+def test_a_run_json_that_is_no_object_is_named(runs, tmp_path):
+    run = shutil.copytree(runs["resize"], tmp_path / "resize")
+    (run / STARTED).write_text("[]")
+    with pytest.raises(ValueError, match=rf"{run / STARTED} holds no JSON object"):
+        EmotionPipeline.from_run(run)
