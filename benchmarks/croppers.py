@@ -30,9 +30,10 @@ import torch
 from kemotion.data import images
 from kemotion.data.synthetic import SyntheticAIHub
 from kemotion.preprocess.cropper import SourceImage
+from kemotion.preprocess.detector_runtime import detector_runtime
 from kemotion.preprocess.opencv import OpenCVCropper, _cascade
 from kemotion.preprocess.resize import ResizeCropper
-from kemotion.preprocess.yolo import YoloCropper, _detector
+from kemotion.preprocess.yolo import YoloCropper
 
 GOAL = 1.5
 
@@ -89,7 +90,7 @@ def _haar_alone(cropper: OpenCVCropper, sources: list[SourceImage], repeats: int
 
 def _forward_alone(cropper: YoloCropper, sources: list[SourceImage], repeats: int) -> float:
     """The network's forward pass alone, per image, on batches of letterboxes (prepared beforehand)."""
-    net = _detector(cropper.checkpoint, cropper.checkpoint_sha256)
+    net = detector_runtime(cropper.checkpoint, cropper.checkpoint_sha256).net
     boxed = [ResizeCropper(size=cropper.detect_side, keep_aspect=True)(
         images.load_rgb(s.path, max_side=cropper.detect_side)) for s in sources]
     batches = [torch.from_numpy(np.stack(boxed[i:i + cropper.batch_size])).permute(0, 3, 1, 2).float() / 255

@@ -193,7 +193,8 @@ def _onnx_detect_rate(args: argparse.Namespace, net: torch.nn.Module, images) ->
         import onnxruntime
     except ImportError:
         return float("nan"), "onnxruntime missing"
-    from kemotion.inference.exporter import OPSET, DecodedHead, to_onnx
+    from kemotion.inference.exporter import OPSET
+    from kemotion.models.onnx_export import DecodedHead, to_onnx
 
     path = args.out / "face_detector.onnx"
     to_onnx(DecodedHead(net).cpu(), torch.zeros(2, 3, *images.shape[2:]), path, "detections", OPSET)

@@ -32,10 +32,12 @@ import torch
 
 from kemotion.data import images
 from kemotion.data.synthetic import SyntheticAIHub
-from kemotion.inference.exporter import DecodedHead, export_run
-from kemotion.inference.onnx import DETECTOR_FILE, session
+from kemotion.inference.exporter import export_run
+from kemotion.inference.onnx import DETECTOR_FILE
 from kemotion.inference.outputs import predict_into
 from kemotion.inference.pipeline import EmotionPipeline
+from kemotion.models.onnx_export import DecodedHead
+from kemotion.models.onnx_runtime import session
 from kemotion.models.yolo import load_detector
 from kemotion.preprocess.cache import crop_batch
 from kemotion.preprocess.cropper import SourceImage
@@ -78,7 +80,7 @@ def _speed(args: argparse.Namespace, run: Path, work: Path) -> None:
     inputs = pipe.classify.inputs(crops)
     _row("classifier, 8 crops (img/s)", 8 / _seconds(lambda: pipe.classify.logits(inputs), args.repeats),
          8 / _seconds(lambda: onnx_pipe.classify.logits(inputs.numpy()), args.repeats), ONNX_GOAL, "torch", "onnx")
-    if hasattr(pipe.cropper, "checkpoint"):
+    if pipe.cropper.needs_face_detector:
         side = pipe.cropper.detect_side
         boxed = np.stack([ResizeCropper(size=side, keep_aspect=True)(images.load_rgb(p, max_side=side))
                           for p in paths[:8]]).transpose(0, 3, 1, 2).astype(np.float32) / 255

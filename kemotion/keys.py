@@ -25,9 +25,12 @@ RUNTIME_SETTINGS = frozenset({
     "default_root_dir", "dirpath",  # where a run's files go (the run folder is its own key's subject)
     "decoded_cache",  # the same pixels, read from a memmap instead of decoded from each JPEG
 })
-# Dataclass-field metadata of a cropper parameter that never changes a crop (how many images per batch; where the
-# detector file is, as opposed to what it holds, which goes into the key as its hash).
+# Dataclass-field metadata of a cropper parameter that never changes a crop (where the detector file is, as opposed
+# to what it holds, which goes into the key as its hash).
 CROP_NEUTRAL = {"cache_key": False}
+# ... and of a cropper's runtime setting: how it runs (images per batch, device, trusting a pickled detector), never
+# what it crops. Left out of the key, given by the caller, never read from a recorded file (`build_cropper`).
+RUNTIME_SETTING = {**CROP_NEUTRAL, "runtime": True}
 RUN_SECTIONS = ("datamodule", "module", "trainer", "callbacks")  # what a run trains with (and its seed)
 
 

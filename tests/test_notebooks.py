@@ -29,6 +29,7 @@ from kemotion.data import images
 from kemotion.emotions import EMOTIONS, ENGLISH_NAMES
 from kemotion.notebooks import crops, dataset, results, style
 from kemotion.preprocess.cropper import SourceImage
+from kemotion.preprocess.detector_runtime import TorchDetector
 from kemotion.preprocess.opencv import OpenCVCropper
 from kemotion.preprocess.resize import letterbox
 from tests.conftest import TINY_DATA
@@ -180,7 +181,7 @@ def test_the_yolo_crops_use_the_face_detector_the_pipeline_cached(tiny_aihub, tm
         boxed = letterbox(seen.shape[1], seen.shape[0], side)
         boxes.append(boxed.map_box(*(scale * v for v in (sample.box_x1, sample.box_y1, sample.box_x2,
                                                          sample.box_y2))))
-    monkeypatch.setattr(yolo, "_detector", lambda *key: AnnotatedFaces(boxes))
+    monkeypatch.setattr(yolo, "detector_runtime", lambda *key: TorchDetector(AnnotatedFaces(boxes)))
 
     made = crops.croppers(overrides, manifest)
     assert list(made) == ["resize", "opencv", "yolo"] and made["yolo"].checkpoint == str(weights)

@@ -1,9 +1,10 @@
-"""The onnxruntime backends of `EmotionPipeline.from_export`: no torch anywhere on this path.
+"""The onnxruntime backend of `EmotionPipeline.from_export`: no torch anywhere on this path.
 
-An export folder (`python -m kemotion.export`) holds `classifier.onnx`, for a YOLO-crop run `face_detector.onnx`
-(the detector's decoded head output, before NMS), and `pipeline.json`: the cropper's config, the classifier's input
-size and normalisation, the class names. The crop policy is the same `FaceCropper` code as training's; what torch did
-is done here by onnxruntime, OpenCV's NMS (`cv2.dnn.NMSBoxes`, in place of ultralytics' torchvision NMS) and OpenCV's
+An export folder (`python -m kemotion.export`) holds `classifier.onnx`, the files its cropper needs (a YOLO-crop
+run's `face_detector.onnx`, the detector's decoded head output, before NMS) and `pipeline.json`: the cropper's config,
+the classifier's input size and normalisation, the class names. The cropper is the run's own class, built from that
+config as training built it: a face detector's file is the export's `.onnx` one, so it runs on onnxruntime
+(`kemotion.preprocess.detector_runtime`). What torch did for the classifier is done here by onnxruntime and OpenCV's
 area resize plus the normalisation (in place of albumentations' eval transform, which imports torch; a test checks
 they agree).
 """
@@ -11,32 +12,18 @@ they agree).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from kemotion.inference.record_check import pipeline_entries
-from kemotion.keys import CROP_NEUTRAL, file_sha256
-from kemotion.preprocess.cropper import cropper_class
-from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
-from kemotion.preprocess.resize import ResizeCropper, letterbox
+from kemotion.keys import file_sha256
+from kemotion.models.onnx_runtime import session
+from kemotion.preprocess.cropper import Cropper, build_cropper, cropper_class
+from kemotion.preprocess.detector_runtime import DETECTOR_FILE
 
-PIPELINE_FILE, CLASSIFIER_FILE, DETECTOR_FILE = "pipeline.json", "classifier.onnx", "face_detector.onnx"
-YOLO_CROPPER = "kemotion.preprocess.yolo.YoloCropper"
-MAX_DETECTIONS = 300  # ultralytics' max_det
-
-
-def session(path: Path):
-    """An onnxruntime CPU session of `path`; a clear error when onnxruntime is not installed."""
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise ImportError("the ONNX backend needs onnxruntime: pip install -e '.[export]'") from error
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: not a `python -m kemotion.export` folder")
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+PIPELINE_FILE, CLASSIFIER_FILE = "pipeline.json", "classifier.onnx"
 
 
 def classifier_inputs(crops: list[np.ndarray], input_size: int, mean, std) -> np.ndarray:
@@ -59,57 +46,7 @@ class OnnxClassifier:
         return exp / exp.sum(axis=1, keepdims=True)
 
 
-@dataclass(frozen=True)
-class OnnxYoloCropper(FaceCropper):
-    """YoloCropper's detection with the exported detector: letterbox, forward, confidence filter, NMS, unbox."""
-
-    detector: str = field(metadata=CROP_NEUTRAL)  # face_detector.onnx (what it holds: the pipeline's identity)
-    size: int = 500
-    margin: float = DEFAULT_MARGIN
-    detect_side: int = 640
-    conf: float = 0.25
-    iou: float = 0.7
-    pick: PickRule = "confident"
-    fallback: NoFace = "resize"
-    batch_size: int = field(default=8, metadata=CROP_NEUTRAL)
-    name: str = "yolo"
-
-    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        (found,) = self.detect_batch([image])
-        return found
-
-    def detect_batch(self, batch: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        if not batch:
-            return []
-        boxed = np.stack([ResizeCropper(size=self.detect_side, keep_aspect=True)(image) for image in batch])
-        inputs = np.ascontiguousarray(boxed.transpose(0, 3, 1, 2), dtype=np.float32) / 255
-        runner = _sessions(self.detector)
-        output = runner.run(None, {runner.get_inputs()[0].name: inputs})[0]  # (B, 4 + 1, anchors): xywh, score
-        return [self._faces(prediction.T, image) for prediction, image in zip(output, batch, strict=True)]
-
-    def _faces(self, prediction: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scores = prediction[:, 4:].max(axis=1)
-        kept = scores > self.conf
-        centre, size, scores = prediction[kept, :2], prediction[kept, 2:4], scores[kept]
-        corners = np.concatenate([centre - size / 2, size], axis=1)  # x, y, w, h as OpenCV's NMS takes them
-        chosen = np.asarray(cv2.dnn.NMSBoxes(corners.tolist(), scores.tolist(), self.conf, self.iou),
-                            dtype=np.int64).reshape(-1)[:MAX_DETECTIONS]
-        xyxy = np.concatenate([centre - size / 2, centre + size / 2], axis=1)[chosen]
-        geometry = letterbox(image.shape[1], image.shape[0], self.detect_side)
-        return geometry.unmap_boxes(xyxy), scores[chosen].astype(np.float64)
-
-
-_SESSIONS: dict[str, object] = {}
-
-
-def _sessions(path: str):
-    """One onnxruntime session per detector file and process (the cropper stays a plain, picklable dataclass)."""
-    if path not in _SESSIONS:
-        _SESSIONS[path] = session(Path(path))
-    return _SESSIONS[path]
-
-
-def load_export(directory: str | Path, conf: float | None = None) -> tuple[object, OnnxClassifier, dict]:
+def load_export(directory: str | Path, conf: float | None = None) -> tuple[Cropper, OnnxClassifier, dict]:
     """The cropper and the classifier of an export folder, and what identifies them (its graphs' SHA-256)."""
     directory = Path(directory)
     path = directory / PIPELINE_FILE
@@ -128,20 +65,12 @@ def load_export(directory: str | Path, conf: float | None = None) -> tuple[objec
     return cropper, classify, origin
 
 
-def export_cropper(config: dict, source: Path, conf: float | None = None):
-    """The cropper pipeline.json `source` names: the YOLO one on the exported detector beside it, kemotion's other
-    croppers as they are, nothing else (`cropper_class`)."""
-    if not isinstance(config, dict):
-        raise ValueError(f"{source}: 'cropper' must be a cropper config, not {config!r}")
-    config = dict(config)
-    target = config.pop("_target_", None)
-    if target == YOLO_CROPPER:
-        config.pop("checkpoint", None)
-        cropper, config = OnnxYoloCropper, config | {"detector": str(source.parent / DETECTOR_FILE)} | (
-            {"conf": conf} if conf is not None else {})
-    else:
-        cropper = cropper_class(target, source)
-    try:
-        return cropper(**config)
-    except TypeError as error:
-        raise ValueError(f"{source}: the cropper config does not fit {target}: {error}") from None
+def export_cropper(config: object, source: Path, conf: float | None = None) -> Cropper:
+    """The cropper pipeline.json `source` names (one of kemotion's, `cropper_class`); one that needs a face detector
+    runs the export's own `face_detector.onnx`, never another file (an `.onnx` one: no torch on this path)."""
+    if isinstance(config, dict) and cropper_class(config.get("_target_"), source).needs_face_detector:
+        if config.get("checkpoint") != DETECTOR_FILE:
+            raise ValueError(f"{source}: the cropper's face detector must be the export's {DETECTOR_FILE}, not "
+                             f"{config.get('checkpoint')!r}")
+        config = config | {"checkpoint": str(source.parent / DETECTOR_FILE)}
+    return build_cropper(config, source, conf=conf)

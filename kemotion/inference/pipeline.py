@@ -5,9 +5,10 @@
     faces = pipe("photo.jpg")              # a path, a PIL image or an RGB numpy array (bgr=True for OpenCV's order)
     pipe.predict(["a.jpg", "b.jpg"], batch_size=8)
 
-A frame is decoded at the size the run's cropper needs, its faces found and cropped by the cropper's own code
-(`kemotion.inference.crops`), and the crops classified in one batch by a backend: torch (`from_run`) or onnxruntime
-(`from_export`, which never imports torch).
+A frame is decoded at the size the run's cropper needs (`decode_side`), its faces found and cropped by the cropper
+itself (`crop_frames`: training's crop policy, the crops as the cache stores them), and the crops classified in one
+batch by a backend: torch (`from_run`) or onnxruntime (`from_export`, which never imports torch; its cropper runs the
+exported face detector).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import numpy as np
 
 from kemotion.data.images import BadImage
 from kemotion.emotions import EMOTIONS
-from kemotion.inference.crops import Box, detection_side, frame_crops
 from kemotion.inference.sources import Frame, Skip, as_frame
+from kemotion.preprocess.cropper import Box, Cropper
 
 DEFAULT_MAX_FACES = 20
 Classify = Callable[[list[np.ndarray]], np.ndarray]  # n size × size RGB crops → (n, 7) class probabilities
@@ -56,7 +57,7 @@ class Prediction:
 
 
 class EmotionPipeline:
-    def __init__(self, cropper, classify: Classify, conf: float | None = None,
+    def __init__(self, cropper: Cropper, classify: Classify, conf: float | None = None,
                  max_faces: int = DEFAULT_MAX_FACES, origin: dict | None = None) -> None:
         if max_faces < 1:
             raise ValueError(f"max_faces must be >= 1, got {max_faces}")
@@ -115,7 +116,7 @@ class EmotionPipeline:
             for item in batch:
                 if isinstance(item, Frame):
                     try:
-                        decoded.append(item.decode(detection_side(self.cropper, item)))
+                        decoded.append(item.decode(self.cropper.decode_side(item.width, item.height)))
                         good.append(item)
                         continue
                     except BadImage as error:
@@ -125,7 +126,7 @@ class EmotionPipeline:
                 yield from self._classified(good, decoded)
 
     def _classified(self, frames: list[Frame], decoded: list[np.ndarray]) -> Iterator[Prediction]:
-        crops = frame_crops(self.cropper, frames, decoded, self.conf, self.max_faces)
+        crops = self.cropper.crop_frames(frames, decoded, self.conf, self.max_faces)
         flat = [crop for per_frame in crops for crop in per_frame]
         probabilities = iter(self.classify([crop.image for crop in flat]) if flat else [])
         for frame, found in zip(frames, crops, strict=True):

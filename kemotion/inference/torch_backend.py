@@ -15,7 +15,7 @@ from kemotion.data.transforms import eval_transform
 from kemotion.inference.record import RunRecord, read_run
 from kemotion.keys import file_sha256
 from kemotion.models.checkpoint import load_weights
-from kemotion.preprocess.cropper import cropper_class
+from kemotion.preprocess.cropper import Cropper, build_cropper
 from kemotion.runs import STARTED
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class TorchClassifier:
 
 
 def load_run(run: str | Path, device: str = "cpu", conf: float | None = None, half: bool = False,
-             batch_size: int = 8, trust_checkpoint: bool = False) -> tuple[object, TorchClassifier, dict]:
+             batch_size: int = 8, trust_checkpoint: bool = False) -> tuple[Cropper, TorchClassifier, dict]:
     """The cropper and the classifier a run recorded (`kemotion.inference.record`), and what identifies them (the
     classifier checkpoint's SHA-256, its recorded config, float16 or not; the cropper's key holds the detector's)."""
     record = read_run(run)
@@ -56,19 +56,16 @@ def load_run(run: str | Path, device: str = "cpu", conf: float | None = None, ha
 
 
 def load_cropper(record: RunRecord, device: str = "cpu", conf: float | None = None, batch_size: int = 8,
-                 trust_checkpoint: bool = False):
-    """The run's cropper; a face detector's file must be the one the run was trained with (its SHA-256), and is only
-    unpickled beyond tensors with `trust_checkpoint=True` given here (never because the record says so)."""
-    config = dict(record.cropper)
-    target = config.pop("_target_")
-    if record.detector_sha256 is not None:  # a face-detector cropper: runtime settings that never change a crop
-        config |= {"device": device, "batch_size": batch_size, "trust_checkpoint": trust_checkpoint} | (
-            {"conf": conf} if conf is not None else {})
-    cropper = cropper_class(target, record.directory / STARTED)(**config)  # its fields as they are: no nested targets
+                 trust_checkpoint: bool = False) -> Cropper:
+    """The run's cropper, with the runtime settings given here; a face detector's file must be the one the run was
+    trained with (its SHA-256), and is only unpickled beyond tensors with `trust_checkpoint=True` given here (never
+    because the record says so)."""
+    cropper = build_cropper(record.cropper, record.directory / STARTED, device=device, batch_size=batch_size,
+                            trust_checkpoint=trust_checkpoint, conf=conf)  # its fields as they are: no nested targets
     found = getattr(cropper, "checkpoint_sha256", None)
     if record.detector_sha256 is not None and found != record.detector_sha256:
-        raise ValueError(f"the face detector {config['checkpoint']} is not the one run {record.directory} was "
-                         f"trained with (SHA-256 {found}, recorded {record.detector_sha256})")
+        raise ValueError(f"the face detector {record.cropper.get('checkpoint')} is not the one run {record.directory} "
+                         f"was trained with (SHA-256 {found}, recorded {record.detector_sha256})")
     return cropper
 
 

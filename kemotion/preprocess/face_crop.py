@@ -13,11 +13,10 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from kemotion.data import images
-from kemotion.preprocess.cropper import Cropped, SourceImage
+from kemotion.preprocess.cropper import Box, Cropped, CropperBase, Decodable, FaceCrop, SourceImage
 from kemotion.preprocess.resize import PAD_GREY, ResizeCropper
+from kemotion.preprocess.stored import as_stored
 
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the upright image (x2, y2 exclusive)
 PickRule = Literal["largest", "confident"]
 NoFace = Literal["resize", "centre", "drop"]  # resize: the paper's baseline stretch; drop: raise NoFaceFound
 
@@ -114,10 +113,11 @@ def crop_face(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, *, rule:
     return crop_square(image, square_around(box, margin, image.shape[1], image.shape[0]), size)
 
 
-class FaceCropper:
+class FaceCropper(CropperBase):
     """What every face-detecting cropper shares: a dataclass with `size`, `margin`, `pick`, `fallback` and
     `detect_side` fields and a `detect(image) -> (boxes, scores)` method (or a batched `detect_batch`) gets the
-    cropper interface from here."""
+    cropper interface from here, and training (`crop_files`) and prediction (`crop_frames`) one crop policy: detect
+    on a decode of `detect_side`, rank the faces by `pick`, cut each margin square from a decode just large enough."""
 
     size: int
     margin: float
@@ -145,34 +145,66 @@ class FaceCropper:
     def detect_batch(self, batch: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         return [self.detect(image) for image in batch]
 
+    def decode_side(self, width: int, height: int) -> int:
+        return self.detect_side
+
     def crop_files(self, sources: list[SourceImage]) -> list[Cropped]:
         """Detect on decodes just large enough for the detector (JPEG DCT scaling), all in one batch; then cut each
         crop from a decode just large enough for the crop: the detector's own when it is, as for large faces."""
-        small = [images.load_rgb(source.path, max_side=self.detect_side) for source in sources]
-        return [self._cut(source, image, boxes * _ratio(source, image), scores)
-                for source, image, (boxes, scores) in zip(sources, small, self.detect_batch(small), strict=True)]
+        small = [source.decode(self.detect_side) for source in sources]
+        return [self._cropped(source, image, faces, scores)
+                for source, image, (faces, scores) in zip(sources, small, self._detected(sources, small), strict=True)]
 
-    def _cut(self, source: SourceImage, decoded: np.ndarray, faces: np.ndarray, scores: np.ndarray) -> Cropped:
-        """The crop of one source whose faces are in its full-resolution pixels; `decoded` is a reduced decode."""
+    def crop_frames(self, frames: list[Decodable], decoded: list[np.ndarray], conf: float | None,
+                    max_faces: int) -> list[list[FaceCrop]]:
+        return [self._face_crops(frame, image, faces, scores, conf, max_faces)
+                for frame, image, (faces, scores) in zip(frames, decoded, self._detected(frames, decoded),
+                                                         strict=True)]
+
+    def _detected(self, frames: list[Decodable], decoded: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each frame's faces found on its reduced decode, in the frame's full-resolution pixels; one batch for all."""
+        return [(np.asarray(boxes, np.float64).reshape(-1, 4) * _ratio(frame, image),
+                 np.asarray(scores, np.float64).reshape(-1))
+                for frame, image, (boxes, scores) in zip(frames, decoded, self.detect_batch(decoded), strict=True)]
+
+    def _cropped(self, source: SourceImage, decoded: np.ndarray, faces: np.ndarray, scores: np.ndarray) -> Cropped:
+        """Training's crop of one source: the face `pick` prefers, or the fallback when there is none."""
         index = pick_face(faces, scores, self.pick)
-        square = None if index is None else square_around(tuple(faces[index]), self.margin, source.width,
-                                                          source.height)
-        cut_from = square[2] - square[0] if square else min(source.width, source.height)  # fallbacks: the frame
-        needed = self.decode_side(cut_from, source.width, source.height)
-        image = decoded if max(decoded.shape[:2]) >= needed else images.load_rgb(source.path, max_side=needed)
+        squares = [] if index is None else [self._square(source, faces[index])]
+        image = self._decode_for(source, decoded, squares)
         seen = dict(faces=faces, scores=scores)
-        if square is None:
+        if not squares:
             try:
                 return Cropped(no_face_crop(image, self.fallback, self.size), **seen, fallback=self.fallback)
             except NoFaceFound:
                 return Cropped(None, **seen, fallback="drop")
+        (square,) = squares
         return Cropped(self.cut_square(image, square, source.width, source.height), **seen, picked=index,
                        square_side=square[2] - square[0])
 
-    def decode_side(self, square_side: float, width: int, height: int) -> int:
-        """The long side to decode a width × height source at so that a square of `square_side` full-resolution
-        pixels still has `size` pixels (JPEG DCT scaling: never more than the crop needs)."""
-        return math.ceil(max(width, height) * min(1.0, self.size / square_side))
+    def _face_crops(self, frame: Decodable, decoded: np.ndarray, faces: np.ndarray, scores: np.ndarray,
+                    conf: float | None, max_faces: int) -> list[FaceCrop]:
+        """Prediction's crops of one frame: every face >= `conf` in `pick`'s order (the first is training's), as the
+        cache stores them; none without a face."""
+        kept = [i for i in rank_faces(faces, scores, self.pick) if conf is None or scores[i] >= conf][:max_faces]
+        if not kept:
+            return []
+        squares = [self._square(frame, faces[i]) for i in kept]
+        image = self._decode_for(frame, decoded, squares)
+        limits = np.array([frame.width, frame.height] * 2, dtype=np.float64)
+        return [FaceCrop(tuple(float(v) for v in np.clip(faces[i], 0, limits)), float(scores[i]),
+                         as_stored(self.cut_square(image, square, frame.width, frame.height)))
+                for i, square in zip(kept, squares, strict=True)]
+
+    def _square(self, frame: Decodable, face: np.ndarray) -> Box:
+        return square_around(tuple(face), self.margin, frame.width, frame.height)
+
+    def _decode_for(self, frame: Decodable, decoded: np.ndarray, squares: list[Box]) -> np.ndarray:
+        """`decoded`, or a larger decode of `frame` when a square (or, without one, the fallback's frame) needs more
+        pixels to give `size` (JPEG DCT scaling: never more than the crop needs)."""
+        sides = [square[2] - square[0] for square in squares] or [min(frame.width, frame.height)]
+        needed = max(math.ceil(max(frame.width, frame.height) * min(1.0, self.size / side)) for side in sides)
+        return decoded if max(decoded.shape[:2]) >= needed else frame.decode(needed)
 
     def cut_square(self, image: np.ndarray, square: Box, width: int, height: int) -> np.ndarray:
         """The crop of `square`, in the full-resolution pixels of a width × height source, from `image`: a decode of
@@ -182,6 +214,6 @@ class FaceCropper:
         return crop_square(image, local, self.size)
 
 
-def _ratio(source: SourceImage, image: np.ndarray) -> np.ndarray:
+def _ratio(frame: Decodable, image: np.ndarray) -> np.ndarray:
     """Full-resolution pixels per pixel of a reduced decode, as an xyxy multiplier."""
-    return np.array([source.width / image.shape[1], source.height / image.shape[0]] * 2)
+    return np.array([frame.width / image.shape[1], frame.height / image.shape[0]] * 2)

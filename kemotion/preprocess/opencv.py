@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kemotion.keys import CROP_NEUTRAL
+from kemotion.keys import RUNTIME_SETTING
 from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 
 FRONTAL_FACE = "haarcascade_frontalface_default.xml"  # shipped with opencv-python in cv2.data.haarcascades
@@ -31,7 +31,7 @@ class OpenCVCropper(FaceCropper):
     pick: PickRule = "largest"  # which face when several: "largest" box or most "confident" (level weight)
     fallback: NoFace = "resize"  # no face: "resize" (the paper's baseline), "centre" square, or "drop"
     cascade: str = FRONTAL_FACE  # a file in cv2.data.haarcascades, or a path
-    batch_size: int = field(default=1, metadata=CROP_NEUTRAL)  # files per worker task
+    batch_size: int = field(default=1, metadata=RUNTIME_SETTING)  # files per worker task
     name: str = "opencv"
 
     def __post_init__(self) -> None:

@@ -8,23 +8,18 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from kemotion.data import images
-from kemotion.keys import CROP_NEUTRAL
-from kemotion.preprocess.cropper import Cropped, SourceImage
+from kemotion.keys import RUNTIME_SETTING
+from kemotion.preprocess.cropper import WholeFrameCropper
 
 PAD_GREY = 114  # the letterbox fill of YOLO detectors (ultralytics' LetterBox), also used for classifier inputs
 
 
 @dataclass(frozen=True)
-class ResizeCropper:
+class ResizeCropper(WholeFrameCropper):
     size: int = 500  # paper §3.3: classifier inputs are prepared at 500×500
     keep_aspect: bool = False  # the paper's baseline stretches the whole frame (its Fig. 3); True letterboxes
     name: str = "resize"
-    batch_size: int = field(default=1, metadata=CROP_NEUTRAL)
-
-    def crop_files(self, sources: list[SourceImage]) -> list[Cropped]:
-        return [Cropped(self(images.load_rgb(s.path, max_side=self.decode_side(s.width, s.height))))
-                for s in sources]
+    batch_size: int = field(default=1, metadata=RUNTIME_SETTING)
 
     def decode_side(self, width: int, height: int) -> int:
         """The long side to decode at (JPEG DCT scaling), no larger than the output needs: a letterbox needs the

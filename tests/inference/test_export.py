@@ -14,9 +14,11 @@ from hydra.utils import instantiate
 from kemotion import EmotionPipeline
 from kemotion.data.manifest import load_or_build
 from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
-from kemotion.inference.exporter import DecodedHead, export_run
-from kemotion.inference.onnx import DETECTOR_FILE, classifier_inputs, session
+from kemotion.inference.exporter import export_run
+from kemotion.inference.onnx import DETECTOR_FILE, classifier_inputs
 from kemotion.keys import file_sha256
+from kemotion.models.onnx_export import DecodedHead
+from kemotion.models.onnx_runtime import session
 from kemotion.models.yolo import load_detector, save_detector
 from tests.inference.conftest import detector_checkpoint, recorded_run
 from tests.inference.test_pipeline import unreadable_first

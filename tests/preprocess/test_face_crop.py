@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from kemotion.data.images import EXIF_ORIENTATION_TAG, load_rgb
-from kemotion.preprocess import face_crop
+from kemotion.preprocess import cropper as cropper_module
 from kemotion.preprocess.cropper import SourceImage
 from kemotion.preprocess.face_crop import (
     FaceCropper,
@@ -189,7 +189,7 @@ def large_jpeg(tmp_path):
 def test_crop_files_decodes_small_for_the_detector_and_crops_like_full_resolution(large_jpeg, monkeypatch):
     path, full = large_jpeg
     decodes = []
-    monkeypatch.setattr(face_crop.images, "load_rgb", lambda p, max_side=None: decodes.append(max_side) or
+    monkeypatch.setattr(cropper_module.images, "load_rgb", lambda p, max_side=None: decodes.append(max_side) or
                         load_rgb(p, max_side=max_side))
     cropper = FixedFace(size=56)  # the face is 320 × 240, its square 1.4 × 320 = 448 px: 56 px at 1/8 scale
     (cropped,) = cropper.crop_files([SourceImage(path, 1600, 1200)])

@@ -11,6 +11,7 @@ from torch import nn
 
 import kemotion.preprocess.yolo as yolo
 from kemotion.keys import cropper_key
+from kemotion.preprocess.detector_runtime import TorchDetector
 from kemotion.preprocess.face_crop import crop_square, square_around
 from kemotion.preprocess.yolo import YoloCropper
 
@@ -37,7 +38,7 @@ def test_boxes_found_in_the_letterbox_land_on_the_face_in_the_full_image(checkpo
     image = np.zeros((200, 400, 3), np.uint8)
     image[80:140, 250:310] = 255  # the "face": 60 px square in a 400×200 landscape image
     # detect_side 100: scale 0.25, the image fills rows 25-75 of the letterbox, so the face is at (62.5, 45)-(77.5, 60)
-    monkeypatch.setattr(yolo, "_detector", lambda *key: OneFace(70.0, 52.5, 15.0, 15.0))
+    monkeypatch.setattr(yolo, "detector_runtime", lambda *key: TorchDetector(OneFace(70.0, 52.5, 15.0, 15.0)))
     cropper = YoloCropper(str(checkpoint), size=64, detect_side=100, margin=0.2)
     boxes, scores = cropper.detect(image)
     assert boxes.tolist() == [pytest.approx([250, 80, 310, 140])] and scores.tolist() == [pytest.approx(0.9)]
@@ -49,7 +50,7 @@ def test_boxes_found_in_the_letterbox_land_on_the_face_in_the_full_image(checkpo
 
 
 def test_no_face_above_the_confidence_falls_back(checkpoint, monkeypatch):
-    monkeypatch.setattr(yolo, "_detector", lambda *key: OneFace(50, 50, 20, 20, confidence=0.1))
+    monkeypatch.setattr(yolo, "detector_runtime", lambda *key: TorchDetector(OneFace(50, 50, 20, 20, confidence=0.1)))
     image = np.full((120, 160, 3), 40, np.uint8)
     assert YoloCropper(str(checkpoint), size=32, detect_side=100, conf=0.25).detect(image)[0].shape == (0, 4)
     resized = YoloCropper(str(checkpoint), size=32, detect_side=100, conf=0.25, fallback="resize")(image)

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from kemotion import EmotionPipeline
 from kemotion.inference.onnx import PIPELINE_FILE
 from kemotion.predict import predict
+from tests.security.conftest import hostile_pickle
 
 CLASSIFIER = {"input_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}
 
@@ -51,6 +52,18 @@ def test_a_kemotion_cropper_with_fields_it_lacks_is_named(tmp_path):
     folder = export_folder(tmp_path, {"_target_": "kemotion.preprocess.resize.ResizeCropper", "command": "ls"})
     with pytest.raises(ValueError, match=f"{PIPELINE_FILE}: the cropper config does not fit .*ResizeCropper"):
         EmotionPipeline.from_export(folder)
+
+
+def test_a_face_detector_cropper_runs_the_exports_own_onnx_file_only(tmp_path, marker):
+    """The YOLO cropper takes its runtime from its file's suffix: pipeline.json may not point it at another file (a
+    pickle, or torch on a path that never imports it), nor switch trust on."""
+    (tmp_path / "face_detector.pt").write_bytes(hostile_pickle(marker))
+    folder = export_folder(tmp_path, {"_target_": "kemotion.preprocess.yolo.YoloCropper", "trust_checkpoint": True,
+                                      "checkpoint": str(tmp_path / "face_detector.pt")})
+    with pytest.raises(ValueError, match=f"{PIPELINE_FILE}: the cropper's face detector must be the export's "
+                                         "face_detector.onnx, not '.*face_detector.pt'"):
+        EmotionPipeline.from_export(folder)
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize(("record", "message"), [
