@@ -85,6 +85,17 @@ def rank_faces(boxes: np.ndarray, scores: np.ndarray, rule: PickRule) -> np.ndar
     return np.argsort(-key, kind="stable")
 
 
+def faces_inside(boxes: np.ndarray, scores: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (boxes, scores) of the faces whose box keeps some area inside the width × height frame. A detector can
+    put a box wholly outside it (in the letterbox padding, from a frame's edge); such a box is no face of this frame,
+    and cutting a square around it has no centre to take."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    inside = ((np.minimum(boxes[:, 2], width) > np.maximum(boxes[:, 0], 0))
+              & (np.minimum(boxes[:, 3], height) > np.maximum(boxes[:, 1], 0)))
+    return boxes[inside], scores[inside]
+
+
 def centre_square(width: int, height: int) -> Box:
     """The largest square in the middle of a width × height image."""
     side = min(width, height)
@@ -136,7 +147,8 @@ class FaceCropper(CropperBase):
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         (found,) = self.detect_batch([image])
-        return crop_face(image, *found, rule=self.pick, margin=self.margin, size=self.size, fallback=self.fallback)
+        faces = faces_inside(*found, image.shape[1], image.shape[0])
+        return crop_face(image, *faces, rule=self.pick, margin=self.margin, size=self.size, fallback=self.fallback)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Faces in an H×W×3 RGB image: (n, 4) float xyxy boxes in its pixels and (n,) scores."""
@@ -163,8 +175,8 @@ class FaceCropper(CropperBase):
 
     def _detected(self, frames: list[Decodable], decoded: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each frame's faces found on its reduced decode, in the frame's full-resolution pixels; one batch for all."""
-        return [(np.asarray(boxes, np.float64).reshape(-1, 4) * _ratio(frame, image),
-                 np.asarray(scores, np.float64).reshape(-1))
+        return [faces_inside(np.asarray(boxes, np.float64).reshape(-1, 4) * _ratio(frame, image), scores,
+                             frame.width, frame.height)
                 for frame, image, (boxes, scores) in zip(frames, decoded, self.detect_batch(decoded), strict=True)]
 
     def _cropped(self, source: SourceImage, decoded: np.ndarray, faces: np.ndarray, scores: np.ndarray) -> Cropped:

@@ -32,6 +32,8 @@ BOX_TOLERANCE = 0.5  # pixels
 @pytest.fixture(scope="module")
 def yolo_export(tmp_path_factory):
     root = tmp_path_factory.mktemp("yolo")
+    torch.manual_seed(3)  # one untrained detector whatever ran before: seeds 0 and 1 saturate its scores at 1.0, and
+    # which of two tied boxes NMS keeps differs between ultralytics (torch) and OpenCV (onnx): 20 faces against 10
     detector = calibrated(detector_checkpoint(root / "face_detector.ckpt"))
     run = recorded_run(root, "yolo_kemo", ["preprocess.conf=0.0", "data.detector.image_size=64",
                                            f"preprocess.checkpoint={detector}"])

@@ -207,9 +207,6 @@ def test_crop_files_decodes_small_for_the_detector_and_crops_like_full_resolutio
 def test_crop_files_records_the_fallback_and_drops_without_an_image(large_jpeg):
     path, _ = large_jpeg
     source = SourceImage(path, 1600, 1200)
-    nothing = FixedFace(where=(0.1, 0.1, 0.1, 0.2))  # zero width: square_around refuses it...
-    with pytest.raises(ValueError, match="no area"):
-        nothing.crop_files([source])
     (dropped,) = NoFaceAtAll(fallback="drop").crop_files([source])
     assert dropped.image is None and dropped.fallback == "drop" and dropped.faces.shape == (0, 4)
     (kept,) = NoFaceAtAll(fallback="centre").crop_files([source])
@@ -220,3 +217,15 @@ def test_crop_files_records_the_fallback_and_drops_without_an_image(large_jpeg):
 class NoFaceAtAll(FixedFace):
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((0, 4)), np.zeros(0)
+
+
+@pytest.mark.parametrize("where", [(0.1, 0.1, 0.1, 0.2), (-0.5, 0.1, -0.1, 0.3), (0.2, 1.1, 0.4, 1.3)])
+def test_a_detected_box_without_area_in_the_frame_is_no_face_not_a_crash(large_jpeg, where):
+    """A detector can put a box of zero width, or one wholly in the letterbox padding, outside the frame: training's
+    crop cache and predict raised "face box ... has no area inside the image" and stopped."""
+    path, full = large_jpeg
+    cropper = FixedFace(where=where, fallback="centre")
+    (cropped,) = cropper.crop_files([SourceImage(path, 1600, 1200)])
+    assert cropped.fallback == "centre" and cropped.picked is None and cropped.faces.shape == (0, 4)
+    assert cropper(full).shape == (64, 64, 3)
+    assert cropper.crop_frames([SourceImage(path, 1600, 1200)], [full], conf=None, max_faces=5) == [[]]
