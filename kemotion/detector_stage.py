@@ -1,13 +1,18 @@
-"""The proposed pipeline's first stage, run when a run needs it: the face detector behind the YOLO crops.
+"""The proposed pipeline's first stage, run before a run that needs it: the face detector behind the YOLO crops.
 
-A cropper whose `checkpoint` is null (`preprocess=yolo` unless you give one) gets kemotion's own face detector: what
-`+experiment=face_detector` trains, on this run's dataset and `detector` config. It is trained once, into
-`<cache>/detectors/<manifest key>/<detector>-<config hash>/face_detector.ckpt`, and every later run with the same
+A cropper that needs a face detector (`needs_face_detector`, `preprocess=yolo`) and names none (`checkpoint: null`)
+gets kemotion's own: what `+experiment=face_detector` trains, on the run's dataset and `detector` config. The entry
+points (`kemotion.train`, `kemotion.preprocess`, the sweep's cache callback) ask for it before the run starts
+(`run`), and hand the checkpoint to the run beside its config (`kemotion.training.train(cfg, face_detector=...)`):
+the run's config stays what was composed, and its folder's key with it.
+
+The detector is trained once, into `face_detector_path(cfg)` —
+`<cache>/detectors/<manifest key>/<detector>-<config hash>/face_detector.ckpt` — and every later run with the same
 data and detector settings reuses it, so `python -m kemotion.train +experiment=yolo_kemo` runs the whole pipeline on
-a fresh machine and a sweep trains its detector once. A run killed while training it leaves no `face_detector.ckpt`;
-the next run trains it again from the start.
+a fresh machine and a sweep trains its detector once. A stage killed while training leaves no `face_detector.ckpt`;
+the next one trains it again from the start.
 
-The detector stage always trains as one process on the run's accelerator, whatever the run's own trainer. Under
+The stage always trains as one process on the run's accelerator, whatever the run's own trainer. Under
 `trainer=ddp` it runs in rank 0 before the classifier's other ranks exist: Lightning's launcher starts them in
 `trainer.fit` by running the whole command again. A DDP detector stage would start its own ranks the same way, and they
 would wait for the detector's lock that rank 0 holds while training it. As it is, when rank 1's run of the command gets
@@ -21,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock
@@ -33,6 +37,8 @@ from kemotion.config import config_file
 from kemotion.data.manifest import load_or_build
 from kemotion.io import atomic_write
 from kemotion.keys import settings_key
+from kemotion.preprocess.cropper import cropper_class
+from kemotion.training import train
 
 log = logging.getLogger(__name__)
 
@@ -46,31 +52,24 @@ DATA_LOCATION = frozenset({"root", "cache_dir"})
 # the "auto" strategy, which for one device is a single process, and no SyncBatchNorm).
 MULTI_PROCESS = ("strategy", "num_nodes", "sync_batchnorm")
 
-Train = Callable[[DictConfig], tuple[dict[str, float], str | None]]
 
-
-def provide_face_detector(cfg: DictConfig, train: Train) -> None:
-    """Set the run's cropper checkpoint when the config leaves it to kemotion (null): the cached detector of this
-    data and detector config, trained with `train` first if there is none."""
-    cropper = OmegaConf.select(cfg, "datamodule.cropper")
-    if cropper is not None and "checkpoint" in cropper and cropper.checkpoint is None:
-        cropper.checkpoint = str(face_detector(cfg, train))
-
-
-def face_detector(cfg: DictConfig, train: Train) -> Path:
-    """The checkpoint of the face detector `cfg`'s data and detector config make, trained now if not cached."""
-    run = detector_run(cfg)
-    directory = Path(cfg.paths.cache_dir).resolve() / "detectors" / _manifest_key(cfg) / detector_key(run, cfg)
-    weights = directory / WEIGHTS
+def run(cfg: DictConfig) -> Path | None:
+    """The face-detector checkpoint the run `cfg` needs from this stage, trained now if it is not cached; None when
+    its cropper needs none or names its own."""
+    if not needs_stage(cfg):
+        return None
+    weights = face_detector_path(cfg)
+    directory = weights.parent
     directory.mkdir(parents=True, exist_ok=True)
     with FileLock(str(directory) + ".lock"):
         if weights.exists():
             log.info("Reusing the face detector %s (%s)", weights, _metrics_line(directory))
             return weights
         shutil.rmtree(directory / "run", ignore_errors=True)  # what a killed training left
-        run.paths.output_dir = str(directory / "run")
+        detector = detector_run(cfg)
+        detector.paths.output_dir = str(directory / "run")
         log.info("No face detector for this data and detector config yet: training one into %s", directory)
-        metrics, best = train(run)
+        metrics, best = train(detector)
         if not best:
             raise RuntimeError(f"the face detector's training in {directory / 'run'} saved no best checkpoint")
         with atomic_write(directory / "metrics.json", "w", encoding="utf-8") as handle:
@@ -80,28 +79,42 @@ def face_detector(cfg: DictConfig, train: Train) -> Path:
     return weights
 
 
+def needs_stage(cfg: DictConfig) -> bool:
+    """Whether the run's cropper needs a face detector (its class says so) and leaves it to kemotion (null)."""
+    cropper = OmegaConf.select(cfg, "datamodule.cropper")
+    if not isinstance(cropper, DictConfig) or "_target_" not in cropper:
+        return False
+    return cropper_class(cropper._target_, "the run's config").needs_face_detector and not cropper.get("checkpoint")
+
+
+def face_detector_path(cfg: DictConfig) -> Path:
+    """Where this stage keeps the face detector of `cfg`'s data and detector config (it may not exist yet)."""
+    key = detector_key(detector_run(cfg), cfg)
+    return Path(cfg.paths.cache_dir).resolve() / "detectors" / _manifest_key(cfg) / key / WEIGHTS
+
+
 def detector_run(cfg: DictConfig) -> DictConfig:
     """What `+experiment=face_detector` would run on `cfg`'s data and detector: the experiment merged over `cfg`,
     as Hydra merges a global package, with the detector's own seed and a CSV log instead of the run's loggers, in one
     process on the run's accelerator (see the module's docstring)."""
-    run = copy.deepcopy(cfg)
-    OmegaConf.set_struct(run, False)
-    run.merge_with(OmegaConf.load(FACE_DETECTOR_RUN))
-    run.trainer.devices = 1
+    detector = copy.deepcopy(cfg)
+    OmegaConf.set_struct(detector, False)
+    detector.merge_with(OmegaConf.load(FACE_DETECTOR_RUN))
+    detector.trainer.devices = 1
     for key in MULTI_PROCESS:
-        run.trainer.pop(key, None)  # absent, not set to the default: a single-process run's key stays what it was
-    run.seed = cfg.detector.seed
-    run.logger = {"csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "save_dir": "${paths.output_dir}",
-                          "name": "csv"}}
-    run.test_before_fit, run.ckpt_path, run.train, run.test = False, None, True, True
-    return run
+        detector.trainer.pop(key, None)  # absent, not set to the default: a single-process run's key stays the same
+    detector.seed = cfg.detector.seed
+    detector.logger = {"csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "save_dir": "${paths.output_dir}",
+                               "name": "csv"}}
+    detector.test_before_fit, detector.ckpt_path, detector.train, detector.test = False, None, True, True
+    return detector
 
 
-def detector_key(run: DictConfig, cfg: DictConfig) -> str:
+def detector_key(detector: DictConfig, cfg: DictConfig) -> str:
     """`<detector choice>-<hash of everything the detector run trains with>` (paths and worker counts left out)."""
     choice = HydraConfig.get().runtime.choices.get("detector") if HydraConfig.initialized() else None
     choice = choice or "detector"
-    return f"{choice}-{settings_key(run, ignore=DATA_LOCATION)}"
+    return f"{choice}-{settings_key(detector, ignore=DATA_LOCATION)}"
 
 
 def _manifest_key(cfg: DictConfig) -> str:

@@ -10,6 +10,10 @@ fixed folder (`+experiment=table5`) does.
 A run owns its folder while it runs (`claim`: a lock file, released when the process ends however it ends), so a
 second launch of the same sweep skips the runs the first one is still running instead of training them twice. The
 folder also keeps the run's id (`run_id`, in `run.json`), which W&B gets, so a resumed run continues its W&B run.
+
+A classifier run's `run.json` also records what prediction needs to prepare a photo as training did
+(`pipeline_record`; `kemotion.inference.record` reads it), and the folder keeps the face detector its crops came from
+in `<run>/detector/`, so it can be moved or shared.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,14 +30,18 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from kemotion.emotions import ENGLISH_NAMES
 from kemotion.io import atomic_write
-from kemotion.keys import settings_key
+from kemotion.keys import file_sha256, settings_key
 
 log = logging.getLogger(__name__)
 
 STARTED, FINISHED, LOCK = "run.json", "result.json", ".run.lock"
+RECORD_KEY = "pipeline"  # run.json's entry of what prediction needs (`pipeline_record`)
+DETECTOR_FOLDER = "detector"  # <run>/detector/<file>: the run's own face detector
 
 
 @dataclass(frozen=True)
@@ -90,10 +99,10 @@ class RunFolder:
         return str(last) if (self.directory / STARTED).exists() and last.exists() else None
 
     def start(self, cell: dict, pipeline: dict | None = None) -> None:
-        """Record the run's key and cell, and what prediction needs (`kemotion.inference.record`)."""
+        """Record the run's key and cell, and what prediction needs (`pipeline_record`)."""
         with atomic_write(self.directory / STARTED, "w", encoding="utf-8") as handle:
             json.dump({"key": self.key, "cell": cell, "run_id": self.run_id(),
-                       **({"pipeline": pipeline} if pipeline else {})}, handle, indent=1, ensure_ascii=False)
+                       **({RECORD_KEY: pipeline} if pipeline else {})}, handle, indent=1, ensure_ascii=False)
 
     def finish(self, result: dict) -> Path:
         """Record the result; then drop the resume point, a real `last.ckpt` (as `table5` writes: a VGG19 one is
@@ -114,6 +123,46 @@ class RunFolder:
         except ValueError as error:
             raise RuntimeError(f"{path} is not valid JSON ({error}); delete it to run this folder again") from error
 
+
+
+def pipeline_record(cfg: DictConfig, directory: Path, face_detector: Path | None = None) -> dict | None:
+    """What prediction needs of a classifier run (`kemotion.inference.record` reads it): its cropper, classifier
+    network, input size and normalisation; None for a run without a cropper (the face detector's). A cropper's
+    face detector — its own `checkpoint`, or `face_detector` from the detector stage — goes into the run folder
+    `directory`, named relative to it, with the file's SHA-256."""
+    cropper = OmegaConf.select(cfg, "datamodule.cropper")
+    if cropper is None or OmegaConf.select(cfg, "module.net") is None:
+        return None
+    cropper = OmegaConf.to_container(cropper, resolve=True)
+    checkpoint = face_detector or cropper.get("checkpoint")
+    if checkpoint:
+        cropper["checkpoint"] = _keep_in_run(Path(checkpoint), Path(directory))
+    return {
+        "cropper": cropper,
+        "detector_sha256": file_sha256(checkpoint) if checkpoint else None,
+        "classifier": {"net": OmegaConf.to_container(cfg.module.net, resolve=True),
+                       "input_size": int(cfg.datamodule.image_size),
+                       "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "classes": list(ENGLISH_NAMES),
+    }
+
+
+def _keep_in_run(checkpoint: Path, directory: Path) -> str:
+    """`checkpoint` hard-linked into `<directory>/detector/` (copied across filesystems), atomically; its path there,
+    relative to the run folder."""
+    kept = directory / DETECTOR_FOLDER / checkpoint.name
+    if kept.exists() and kept.samefile(checkpoint):
+        return kept.relative_to(directory).as_posix()
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    part = kept.with_name(f".{kept.name}.part")
+    with contextlib.suppress(FileNotFoundError):
+        part.unlink()
+    try:
+        os.link(checkpoint, part)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copyfile(checkpoint, part)
+    os.replace(part, kept)
+    return kept.relative_to(directory).as_posix()
 
 
 def _first_process() -> bool:

@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 class PrepareCaches(Callback):
     def on_multirun_start(self, config: DictConfig, config_name: str | None = None, **kwargs: Any) -> None:
-        from kemotion.detector_stage import provide_face_detector
-        from kemotion.training import train
+        from kemotion import detector_stage
+        from kemotion.training import data_config
 
         jobs = sweep_jobs(config)
         prepared: set[str] = set()
@@ -44,8 +44,7 @@ class PrepareCaches(Callback):
             prepared.add(need)
             log.info("Preparing the caches for %s", " ".join(overrides))
             try:
-                provide_face_detector(job, train)
-                instantiate(job.datamodule).prepare_data()
+                instantiate(data_config(job, detector_stage.run(job))).prepare_data()
             except Exception:  # the jobs that need it fail on their own; the rest of the sweep goes on
                 failed += 1
                 log.exception("Could not prepare the caches for %s; the jobs that need them will try again",

@@ -1,7 +1,8 @@
 """python -m kemotion.train [+experiment=NAME] [group=option ...] [key=value ...]: one run, or a sweep with -m.
 
-Composes the config (`kemotion/conf/`, see `kemotion.config`) and hands each job to `kemotion.training.train`;
-returns the metric a sweeper optimises.
+Composes the config (`kemotion/conf/`, see `kemotion.config`); for each job runs the stage before it (the face
+detector a YOLO crop needs, `kemotion.detector_stage`), then the run itself (`kemotion.training.train`); returns the
+metric a sweeper optimises.
 """
 
 from __future__ import annotations
@@ -9,14 +10,21 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from kemotion.config import CONFIG_NAME, CONFIG_PATH
+from kemotion import detector_stage
+from kemotion.config import CONFIG_NAME, CONFIG_PATH, validate
 from kemotion.training import train
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> float | None:
-    metrics, _ = train(cfg)
+    metrics, _ = job(cfg)
     return metrics.get(cfg.get("optimized_metric", "val/acc_best"))
+
+
+def job(cfg: DictConfig) -> tuple[dict[str, float], str | None]:
+    """One job: the stage the run asks for (its face detector), then the run; `train`'s metrics and checkpoint."""
+    validate(cfg)  # before the stage: a size that cannot work fails before a detector trains for it
+    return train(cfg, face_detector=detector_stage.run(cfg))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """A run: from a composed config, build data, model and trainer, fit, test the best checkpoint, and record it.
 
-`train(cfg)` is what `python -m kemotion.train` runs for each job, what the face-detector stage runs for the detector a
-YOLO crop needs, and what `python -m kemotion.preprocess` and the sweep callback call for it too. Everything it builds
+`train(cfg)` is what `python -m kemotion.train` runs for each job (after the face-detector stage,
+`kemotion.detector_stage`, which hands it the detector a YOLO crop needs), and what that stage runs to train the
+detector. Everything it builds
 comes from the config through Hydra's `instantiate`: `datamodule` and `module` name what the run fits (the
 classifier by default, the face detector with +experiment=face_detector); the logic lives in the modules it calls, and
 each LightningModule prints its own test summary. A classical cell (`model=hog_svm`) is fitted without a trainer or
@@ -22,18 +23,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from kemotion import classical
 from kemotion.config import validate
-from kemotion.detector_stage import provide_face_detector
-from kemotion.inference.record import pipeline_record
-from kemotion.runs import LOCK, RunFolder
+from kemotion.runs import LOCK, RunFolder, pipeline_record
 
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig) -> tuple[dict[str, float], str | None]:
+def train(cfg: DictConfig, face_detector: Path | None = None) -> tuple[dict[str, float], str | None]:
     """Fit and/or test as `cfg` says; return the logged metrics (`val/acc_best`, `test/acc`, …) and the best
-    checkpoint (with `train=false`, the `ckpt_path` it tested). A YOLO crop without a detector checkpoint first gets
-    one (`kemotion.detector_stage`). A run whose folder says it finished is not run again, one that was killed
-    resumes from its last checkpoint, and one whose folder another process is running is skipped (`kemotion.runs`).
+    checkpoint (with `train=false`, the `ckpt_path` it tested). `face_detector`: the checkpoint the detector stage
+    made for a cropper that leaves it to kemotion (`kemotion.detector_stage.run`); the config is not changed. A run
+    whose folder says it finished is not run again, one that was killed resumes from its last checkpoint, and one
+    whose folder another process is running is skipped (`kemotion.runs`).
     A count or size that cannot work is a ValueError naming its key, before anything runs (`config.validate`)."""
     validate(cfg)
     tested = _checkpoint_to_test(cfg)
@@ -46,7 +46,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], str | None]:
             log.info("Skipping %s: it finished there already (test/acc %s)", folder.directory,
                      done["metrics"].get("test/acc", "not tested"))
             return done["metrics"], done["best_checkpoint"]
-        return _run(cfg, folder, tested)
+        return _run(cfg, folder, tested, face_detector)
 
 
 def _checkpoint_to_test(cfg: DictConfig) -> str | None:
@@ -62,11 +62,11 @@ def _checkpoint_to_test(cfg: DictConfig) -> str | None:
     return str(checkpoint)
 
 
-def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[str, float], str | None]:
-    provide_face_detector(cfg, train)
+def _run(cfg: DictConfig, folder: RunFolder, tested: str | None,
+         face_detector: Path | None) -> tuple[dict[str, float], str | None]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    datamodule: L.LightningDataModule = instantiate(cfg.datamodule)
+    datamodule: L.LightningDataModule = instantiate(data_config(cfg, face_detector))
     model: L.LightningModule = instantiate(cfg.module)
     if isinstance(model, classical.CLASSICAL_MODELS):  # model=hog_svm: fitted without a trainer, recorded alike
         return _run_classical(cfg, folder, datamodule, model)
@@ -79,7 +79,7 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[s
     cell = OmegaConf.to_container(cfg.cell, resolve=True) if "cell" in cfg else {}
     resume = (cfg.get("ckpt_path") or folder.last_checkpoint()) if cfg.get("train") else None
     if trainer.is_global_zero:
-        folder.start(cell, pipeline_record(cfg, folder.directory))
+        folder.start(cell, pipeline_record(cfg, folder.directory, face_detector))
 
     also = {name: instantiate(config) for name, config in (cfg.get("also_test") or {}).items()}
     try:
@@ -108,6 +108,16 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None) -> tuple[dict[s
                                 "confusion": confusion.tolist() if confusion is not None else None})
     _finish(loggers, record=record)
     return metrics, best
+
+
+def data_config(cfg: DictConfig, face_detector: Path | None) -> DictConfig:
+    """The DataModule config the run builds: `cfg.datamodule`, or a resolved copy of it whose cropper has
+    `face_detector` as its checkpoint."""
+    if face_detector is None:
+        return cfg.datamodule
+    data = OmegaConf.create(OmegaConf.to_container(cfg.datamodule, resolve=True))
+    data.cropper.checkpoint = str(face_detector)
+    return data
 
 
 def _run_classical(cfg: DictConfig, folder: RunFolder, datamodule: L.LightningDataModule,

@@ -13,7 +13,7 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from omegaconf import OmegaConf
 
 from kemotion import detector_stage
-from kemotion.training import train
+from kemotion.train import job
 from tests.conftest import TINY_DATA, compose_config
 from tests.test_train import TINY_DETECTOR, TINY_RUN
 
@@ -59,13 +59,47 @@ def test_the_detector_key_follows_what_the_detector_trains_with(tmp_path, change
     assert (detector_stage.detector_key(detector_stage.detector_run(changed), changed) == key) == same
 
 
-def test_a_given_checkpoint_is_used_as_it_is(tmp_path):
+def test_a_given_checkpoint_is_used_as_it_is(tmp_path, monkeypatch):
+    monkeypatch.setattr(detector_stage, "train", lambda run: pytest.fail("trained a detector it did not need"))
     (tmp_path / "mine.pt").write_bytes(b"weights")
     cfg = compose_config(tmp_path, ["+experiment=yolo_kemo", f"preprocess.checkpoint={tmp_path / 'mine.pt'}"])
-    detector_stage.provide_face_detector(cfg, train=lambda run: pytest.fail("trained a detector it was given"))
-    assert cfg.preprocess.checkpoint == str(tmp_path / "mine.pt")
-    resize = compose_config(tmp_path, ["+experiment=resize_kemo"])
-    detector_stage.provide_face_detector(resize, train=lambda run: pytest.fail("resize needs no detector"))
+    assert detector_stage.run(cfg) is None and cfg.preprocess.checkpoint == str(tmp_path / "mine.pt")
+    assert detector_stage.run(compose_config(tmp_path, ["+experiment=resize_kemo"])) is None
+
+
+def test_the_stage_is_asked_for_by_the_croppers_class_not_by_a_checkpoint_key(tmp_path):
+    """`needs_face_detector` decides: a cropper with a `checkpoint` field that needs no detector gets none."""
+    yolo = compose_config(tmp_path, ["+experiment=yolo_kemo"])
+    assert detector_stage.needs_stage(yolo)
+    opencv = compose_config(tmp_path, ["+experiment=opencv_kemo", "+preprocess.checkpoint=null"])
+    assert "checkpoint" in opencv.datamodule.cropper and not detector_stage.needs_stage(opencv)
+    for detector in ("+experiment=face_detector", "+experiment=detector_table4"):
+        assert not detector_stage.needs_stage(compose_config(tmp_path, [detector]))
+
+
+def test_the_stage_runs_before_the_run_and_leaves_its_config_as_composed(tmp_path, monkeypatch):
+    """A run gets the stage's detector beside its config: the config (and the run folder's key) stay as composed, and
+    the run's record names the detector it cropped with."""
+    from kemotion import train as entry
+    from kemotion.runs import RunFolder
+
+    cfg = compose_config(tmp_path, ["+experiment=yolo_kemo", *TINY_DATA, "logger=none"])
+    composed, key = OmegaConf.to_yaml(cfg), RunFolder.of(cfg).key
+    seen = {}
+
+    def stage(run):  # the stage's answer, without the minutes of training
+        seen["stage"] = OmegaConf.to_yaml(run)
+        return tmp_path / "face_detector.ckpt"
+
+    def run(run_cfg, face_detector=None):
+        seen["run"] = (OmegaConf.to_yaml(run_cfg), face_detector)
+        return {"val/acc_best": 0.5}, None
+
+    monkeypatch.setattr(entry.detector_stage, "run", stage)
+    monkeypatch.setattr(entry, "train", run)
+    assert entry.job(cfg) == ({"val/acc_best": 0.5}, None)
+    assert seen == {"stage": composed, "run": (composed, tmp_path / "face_detector.ckpt")}
+    assert OmegaConf.to_yaml(cfg) == composed and RunFolder.of(cfg).key == key
 
 
 @pytest.mark.slow
@@ -75,12 +109,12 @@ def test_yolo_kemo_trains_its_detector_once_then_reuses_detector_and_crops(tmp_p
                  "preprocess.conf=0.0"]  # a 2-epoch detector is unsure: keep every face it proposes
     cfg = compose_config(tmp_path, overrides)
     with caplog.at_level(logging.INFO):
-        metrics, best = train(cfg)
+        metrics, best = job(cfg)
     assert 0 <= metrics["test/acc"] <= 1 and best
     (weights,) = (tmp_path / ".cache" / "detectors").glob("*/*/face_detector.ckpt")
     assert "training one into" in caplog.text and "Face detector on the test split: mAP@0.5" in caplog.text
-    assert weights.parent.name.startswith("yolo_facev2-")
-    assert cfg.preprocess.checkpoint == str(weights)
+    assert weights.parent.name.startswith("yolo_facev2-") and weights == detector_stage.face_detector_path(cfg)
+    assert cfg.preprocess.checkpoint is None  # the run got its detector beside its config
     run = json.loads((tmp_path / "run" / "run.json").read_text())["pipeline"]["cropper"]["checkpoint"]
     assert (tmp_path / "run" / run).read_bytes() == weights.read_bytes()  # the run's own copy, named relative to it
     detector = instantiate(compose_config(tmp_path, ["+experiment=face_detector"]).module.net)
@@ -92,7 +126,7 @@ def test_yolo_kemo_trains_its_detector_once_then_reuses_detector_and_crops(tmp_p
     caplog.clear()
     again = compose_config(tmp_path, [*overrides, "trainer.max_epochs=1", "seed=1"])
     with caplog.at_level(logging.INFO):
-        train(again)
+        job(again)
     assert f"Reusing the face detector {weights}" in caplog.text
     assert "Reusing yolo crops of the classification subset" in caplog.text
     assert "training one into" not in caplog.text

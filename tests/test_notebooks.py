@@ -162,14 +162,15 @@ def test_the_yolo_crops_use_the_face_detector_the_pipeline_cached(tiny_aihub, tm
     overrides = tiny_overrides(tiny_aihub, tmp_path)
     cfg = dataset.compose_config([*overrides, "preprocess=yolo"])
     manifest = dataset.load_manifest(cfg)
-    assert not crops.cached_face_detector(cfg, manifest).exists()
+    assert not detector_stage.face_detector_path(cfg).exists()
 
-    def trained(run):  # what detector_stage.face_detector caches, without the minutes of training
+    def trained(run):  # what the detector stage caches, without the minutes of training
         (tmp_path / "best.ckpt").write_bytes(b"a face detector")
         return {}, str(tmp_path / "best.ckpt")
 
-    weights = detector_stage.face_detector(cfg, trained)
-    assert crops.cached_face_detector(cfg, manifest) == weights
+    monkeypatch.setattr(detector_stage, "train", trained)
+    weights = detector_stage.run(cfg)
+    assert detector_stage.face_detector_path(cfg) == weights and weights.exists()
 
     samples = crops.sample_images(manifest.classification, 3)
     assert samples["label"].is_unique and list(samples["label"]) == sorted(samples["label"])
@@ -183,7 +184,7 @@ def test_the_yolo_crops_use_the_face_detector_the_pipeline_cached(tiny_aihub, tm
                                                          sample.box_y2))))
     monkeypatch.setattr(yolo, "detector_runtime", lambda *key: TorchDetector(AnnotatedFaces(boxes)))
 
-    made = crops.croppers(overrides, manifest)
+    made = crops.croppers(overrides)
     assert list(made) == ["resize", "opencv", "yolo"] and made["yolo"].checkpoint == str(weights)
     assert "no face detector" not in capsys.readouterr().out
     cut = crops.crop_samples(samples, made)

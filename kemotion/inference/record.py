@@ -1,7 +1,7 @@
-"""What a run records so that prediction prepares a photo exactly as training did, and how prediction reads it.
+"""How prediction reads what a run recorded so that it prepares a photo exactly as training did.
 
-`run.json` (written when a run starts, `kemotion.runs`) holds a `pipeline` entry: the run's resolved cropper config
-(the face-detector checkpoint filled in by the detector stage, with the file's SHA-256), the classifier network's
+`run.json` (written when a run starts, `kemotion.runs.pipeline_record`) holds a `pipeline` entry: the run's resolved
+cropper config (with the face-detector checkpoint it cropped with, and the file's SHA-256), the classifier network's
 config, its input size and normalisation. `read_run` finds that record and the checkpoint to load from a run folder
 or from a checkpoint inside one; whatever is missing is an error naming the file.
 
@@ -13,64 +13,14 @@ it is read (`kemotion.inference.record_check`).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
-
-from kemotion.emotions import ENGLISH_NAMES
 from kemotion.inference.record_check import check_network, pipeline_entries, recorded_cropper
-from kemotion.runs import FINISHED, STARTED
+from kemotion.runs import FINISHED, RECORD_KEY, STARTED
 
-RECORD_KEY = "pipeline"
 RUN_DEPTH = 3  # a checkpoint lies this many folders below its run at most (checkpoints/<name>.ckpt)
-DETECTOR_FOLDER = "detector"  # <run>/detector/<file>: the run's own face detector
-
-
-def pipeline_record(cfg: DictConfig, directory: Path) -> dict | None:
-    """The record of a classifier run's preprocessing and classifier; None for a run without a cropper (the face
-    detector's). Called after the detector stage, so a YOLO cropper's checkpoint is the real file, which goes into
-    the run folder `directory`."""
-    from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from kemotion.preprocess.yolo import file_sha256
-
-    cropper = OmegaConf.select(cfg, "datamodule.cropper")
-    if cropper is None or OmegaConf.select(cfg, "module.net") is None:
-        return None
-    cropper = OmegaConf.to_container(cropper, resolve=True)
-    checkpoint = cropper.get("checkpoint")
-    if checkpoint:
-        cropper["checkpoint"] = _keep_in_run(Path(checkpoint), Path(directory))
-    return {
-        "cropper": cropper,
-        "detector_sha256": file_sha256(checkpoint) if checkpoint else None,
-        "classifier": {"net": OmegaConf.to_container(cfg.module.net, resolve=True),
-                       "input_size": int(cfg.datamodule.image_size),
-                       "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-        "classes": list(ENGLISH_NAMES),
-    }
-
-
-def _keep_in_run(checkpoint: Path, directory: Path) -> str:
-    """`checkpoint` hard-linked into `<directory>/detector/` (copied across filesystems), atomically; its path there,
-    relative to the run folder."""
-    kept = directory / DETECTOR_FOLDER / checkpoint.name
-    if kept.exists() and kept.samefile(checkpoint):
-        return kept.relative_to(directory).as_posix()
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    part = kept.with_name(f".{kept.name}.part")
-    with contextlib.suppress(FileNotFoundError):
-        part.unlink()
-    try:
-        os.link(checkpoint, part)
-    except OSError:  # another filesystem, or links not allowed
-        shutil.copyfile(checkpoint, part)
-    os.replace(part, kept)
-    return kept.relative_to(directory).as_posix()
 
 
 @dataclass(frozen=True)

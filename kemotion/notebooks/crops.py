@@ -10,7 +10,6 @@ one takes minutes, so the notebook never does; without one it says so and shows 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,12 +17,10 @@ from hydra.utils import instantiate
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from omegaconf import DictConfig
 
 from kemotion import detector_stage
 from kemotion.config import table5_grid
 from kemotion.data import images
-from kemotion.data.manifest import Manifest
 from kemotion.emotions import EMOTIONS
 from kemotion.notebooks.dataset import compose_config
 from kemotion.notebooks.style import class_label, new_figure
@@ -42,14 +39,14 @@ class CropSamples:
     crops: dict[str, list[Cropped]]  # per cropper: one Cropped per row of `images`
 
 
-def croppers(overrides: list[str], manifest: Manifest) -> dict[str, Cropper]:
+def croppers(overrides: list[str]) -> dict[str, Cropper]:
     """Every cropper of CROPPERS that can run, by name, each under the overrides that apply to it; the YOLO one only
     with a face detector (else a notice)."""
     made = {}
     for name in CROPPERS:
         cfg = compose_config(overrides, preprocess=name)
-        if "checkpoint" in cfg.preprocess and cfg.preprocess.checkpoint is None:
-            weights = cached_face_detector(cfg, manifest)
+        if detector_stage.needs_stage(cfg):
+            weights = detector_stage.face_detector_path(cfg)
             if not weights.exists():
                 print(f"{name}: no face detector given (preprocess.checkpoint=CKPT) and none cached for this data and "
                       f"detector config (it would be {weights}). `python -m kemotion.train +experiment=yolo_kemo` "
@@ -59,12 +56,6 @@ def croppers(overrides: list[str], manifest: Manifest) -> dict[str, Cropper]:
         made[name] = instantiate(cfg.preprocess)
         print(f"{name}: {made[name]}")
     return made
-
-
-def cached_face_detector(cfg: DictConfig, manifest: Manifest) -> Path:
-    """Where kemotion.detector_stage caches the face detector of `cfg`'s data and detector config (it may not exist)."""
-    key = detector_stage.detector_key(detector_stage.detector_run(cfg), cfg)
-    return Path(cfg.paths.cache_dir).resolve() / "detectors" / manifest.key / key / detector_stage.WEIGHTS
 
 
 def sample_images(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:

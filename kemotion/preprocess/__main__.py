@@ -13,18 +13,17 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from kemotion import detector_stage
 from kemotion.config import CONFIG_NAME, CONFIG_PATH, validate
 from kemotion.datamodules.classification import ClassificationDataModule
-from kemotion.detector_stage import provide_face_detector
-from kemotion.training import train
+from kemotion.training import data_config
 
 
 def preprocess(cfg: DictConfig) -> pd.DataFrame:
     """Build (or reuse) the crops of the configured data × preprocess; print where they are; return their table.
     `preprocess=yolo` without a checkpoint first gets kemotion's own face detector (`kemotion.detector_stage`)."""
     validate(cfg)
-    provide_face_detector(cfg, train)
-    datamodule: ClassificationDataModule = instantiate(cfg.data)
+    datamodule: ClassificationDataModule = instantiate(data_config(cfg, detector_stage.run(cfg)))
     datamodule.prepare_data()
     crops = datamodule.table
     folder = Path(crops["crop_path"].iloc[0]).parent if len(crops) else "-"

@@ -10,9 +10,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
-from kemotion.inference.record import pipeline_record
 from kemotion.models.yolo import build_detector, save_detector
-from kemotion.runs import RunFolder
+from kemotion.runs import RunFolder, pipeline_record
 from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
