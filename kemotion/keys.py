@@ -49,7 +49,7 @@ def file_sha256(path: str | Path) -> str:
 def short_hash(value: Any) -> str:
     """12 hex digits of the SHA-256 of `value` as sorted JSON."""
     blob = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:12]  # a non-UTF-8 file name too
 
 
 def without(tree: Any, keys: frozenset[str] = RUNTIME_SETTINGS) -> Any:

@@ -3,6 +3,7 @@ one changes no cache's or run's key (a new thread count never re-crops, retrains
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -10,7 +11,7 @@ from omegaconf import OmegaConf
 
 from kemotion import detector_stage
 from kemotion.config import options
-from kemotion.keys import RUNTIME_SETTINGS, settings_key
+from kemotion.keys import RUNTIME_SETTINGS, settings_key, short_hash
 from tests.conftest import compose_config
 
 RUNTIME_LIKE = re.compile(r"worker|thread|progress|pin_memory|log_every|summary")
@@ -51,3 +52,10 @@ def test_the_table5_sweep_reuses_the_demos_face_detector(tmp_path):
     assert cell.callbacks.model_checkpoint.save_last != demo.callbacks.model_checkpoint.save_last
     assert (detector_stage.detector_key(detector_stage.detector_run(cell), cell)
             == detector_stage.detector_key(detector_stage.detector_run(demo), demo))
+
+
+def test_a_short_hash_keeps_its_values_and_takes_any_file_name():
+    # The WIDER tables' key of a root at /data/wider: the digest `widerface._key` gave when it hashed by itself.
+    assert short_hash([1, "/data/wider", [["wider_face_split/wider_face_train_bbx_gt.txt", 2000]]]) == "1b2d9a85d207"
+    not_utf8 = [os.fsdecode(b"/data/wider-\xff"), os.fsdecode(b"/data/wider-\xfe")]  # names Linux allows
+    assert short_hash(not_utf8[0]) != short_hash(not_utf8[1])

@@ -69,7 +69,7 @@ def test_a_parallel_sweep_runs_its_jobs_at_once_and_builds_each_cache_once(tmp_p
                                                              for job in jobs)
     assert first_start < second_end and second_start < first_end
     # ... and the shared caches were built once, by whichever job came first; the other waited and read them.
-    assert output.count("generating synthetic AI-Hub set") == 1
+    assert output.count("Building synthetic AI-Hub set") == 1
     assert output.count("Building manifest") == 1
     assert len(re.findall(r"resize crops: 0 cached, \d+ to make", output)) == 1
     assert len(list((tmp_path / ".cache" / "manifests").glob("*/classification.csv"))) == 1

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from filelock import FileLock
 from tqdm.auto import tqdm
 
 from kemotion.data import aihub
 from kemotion.data.skips import SkipReport
 from kemotion.data.split import assign_splits
 from kemotion.emotions import EMOTIONS
-from kemotion.io import atomic_write
+from kemotion.io import atomic_write, build_once
 from kemotion.keys import short_hash, without
 
 log = logging.getLogger(__name__)
@@ -75,15 +74,15 @@ def load_or_build(dataset_root: str | Path, selection: Selection, cache_dir: str
     """The manifest of this dataset and selection: read from the cache, or built once and written there."""
     dataset_root = Path(dataset_root).resolve()
     directory = Path(cache_dir).resolve() / "manifests" / manifest_key(dataset_root, selection)
-    directory.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(directory) + ".lock"):
-        if (directory / COMPLETE_MARKER).exists():
-            log.info("Reusing manifest %s", directory)
-            return read(directory, dataset_root)
-        log.info("Building manifest of %s into %s", dataset_root, directory)
+
+    def build_and_write() -> Manifest:
+        directory.mkdir(parents=True, exist_ok=True)
         manifest = build(dataset_root, selection, directory)
         write(manifest, dataset_root, selection)
-    return manifest
+        return manifest
+
+    return build_once(directory, build_and_write, done=(directory / COMPLETE_MARKER).exists,
+                      reuse=lambda: read(directory, dataset_root), what=f"manifest of {dataset_root}")
 
 
 def manifest_key(dataset_root: Path, selection: Selection) -> str:

@@ -14,7 +14,6 @@ letterboxes it the same way) and a face table, one row per face, both written on
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -24,14 +23,14 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from filelock import FileLock
 from scipy.io import loadmat
 
 from kemotion.data.files import read_bounded
 from kemotion.data.images import BadImage, probe_image
 from kemotion.data.manifest import DatasetError
 from kemotion.data.skips import SkipReport
-from kemotion.io import atomic_write
+from kemotion.io import atomic_write, build_once
+from kemotion.keys import short_hash
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +123,15 @@ def load_or_read(root: str | Path, cache_dir: str | Path, workers: int = 4) -> W
     """WIDER FACE at `root` (the folder holding WIDER_train/, WIDER_val/, wider_face_split/), read once per cache."""
     root = Path(root).resolve()
     directory = Path(cache_dir).resolve() / "manifests" / f"widerface-{_key(root)}"
-    directory.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(directory) + ".lock"):
-        if (directory / COMPLETE_MARKER).exists():
-            log.info("Reusing the WIDER FACE tables in %s", directory)
-            return WiderFaceSet.read(directory, root)
-        log.info("Reading WIDER FACE at %s into %s", root, directory)
+
+    def read_and_write() -> WiderFaceSet:
+        directory.mkdir(parents=True, exist_ok=True)
         wider = read(root, directory, workers)
         wider.write()
-    return wider
+        return wider
+
+    return build_once(directory, read_and_write, done=(directory / COMPLETE_MARKER).exists,
+                      reuse=lambda: WiderFaceSet.read(directory, root), what=f"the WIDER FACE tables of {root}")
 
 
 @dataclass
@@ -214,8 +213,7 @@ def _probe(path: Path, report: SkipReport) -> tuple[int, int] | None:
 def _key(root: Path) -> str:
     """A short hash of the root and its annotation files (their sizes), so a new download gets new tables."""
     listed = sorted((str(p.relative_to(root)), p.stat().st_size) for p in (root / "wider_face_split").glob("*"))
-    blob = json.dumps([READER_VERSION, str(root), listed])
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return short_hash([READER_VERSION, str(root), listed])
 
 
 class WiderFace:

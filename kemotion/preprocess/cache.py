@@ -19,10 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from filelock import FileLock
 
 from kemotion.data.manifest import Manifest
-from kemotion.io import atomic_write
+from kemotion.io import atomic_write, build_once
 from kemotion.keys import cropper_key
 from kemotion.parallel import process_map
 from kemotion.preprocess import crop_report
@@ -51,40 +50,43 @@ class CropCache:
         missing. The subsets share one folder: an image in both is cropped once."""
         directory = self.directory(manifest)
         directory.mkdir(parents=True, exist_ok=True)
-        table_path = self.table_path(manifest, subset)
-        with FileLock(str(directory) + ".lock"):
-            if table_path.exists() and (table := self._complete(manifest, subset)) is not None:
-                log.info("Reusing %s crops of the %s subset in %s", self.cropper.name, subset, directory)
-                return table
-            frame = getattr(manifest, subset).assign(
-                crop_path=[str(directory / f"{Path(name).stem}.jpg") for name in getattr(manifest, subset)["filename"]])
-            self._crop_missing(frame)
-            seen = crop_report.per_image(frame, [_read_seen(path) for path in frame["crop_path"]])
-            summary = crop_report.summarise(seen, self.cropper.name, subset)
-            log.info("%s", summary)
-            dropped = seen["fallback"] == "drop"
-            if dropped.any():
-                log.warning("%s: dropped %d of the %s subset's images without a face; see %s_dropped.csv",
-                            self.cropper.name, dropped.sum(), subset, subset)
-            _write_csv(directory / f"{subset}_report.csv", seen)
-            with atomic_write(directory / f"{subset}_report.txt", "w", encoding="utf-8") as handle:
-                handle.write(summary + "\n")
-            _write_csv(directory / f"{subset}_dropped.csv",
-                       frame.loc[dropped, ["filename", "path", "split", "label"]].assign(reason="no face found"))
-            table = frame[~dropped].reset_index(drop=True)
-            _write_csv(table_path, table)
+        return build_once(directory, lambda: self._crop_subset(manifest, subset, directory),
+                          done=lambda: self._complete(manifest, subset), reuse=lambda: self.read(manifest, subset),
+                          what=f"{self.cropper.name} crops of the {subset} subset")
+
+    def _crop_subset(self, manifest: Manifest, subset: str, directory: Path) -> pd.DataFrame:
+        """Crop what is missing, then write the subset's reports and, last, its table."""
+        frame = getattr(manifest, subset).assign(
+            crop_path=[str(directory / f"{Path(name).stem}.jpg") for name in getattr(manifest, subset)["filename"]])
+        self._crop_missing(frame)
+        seen = crop_report.per_image(frame, [_read_seen(path) for path in frame["crop_path"]])
+        summary = crop_report.summarise(seen, self.cropper.name, subset)
+        log.info("%s", summary)
+        dropped = seen["fallback"] == "drop"
+        if dropped.any():
+            log.warning("%s: dropped %d of the %s subset's images without a face; see %s_dropped.csv",
+                        self.cropper.name, dropped.sum(), subset, subset)
+        _write_csv(directory / f"{subset}_report.csv", seen)
+        with atomic_write(directory / f"{subset}_report.txt", "w", encoding="utf-8") as handle:
+            handle.write(summary + "\n")
+        _write_csv(directory / f"{subset}_dropped.csv",
+                   frame.loc[dropped, ["filename", "path", "split", "label"]].assign(reason="no face found"))
+        table = frame[~dropped].reset_index(drop=True)
+        _write_csv(self.table_path(manifest, subset), table)
         return table
 
-    def _complete(self, manifest: Manifest, subset: str) -> pd.DataFrame | None:
-        """The subset's table when every crop it lists is there; None (and a warning) when some were deleted since,
-        so the build makes them again rather than a DataLoader worker failing on one mid-epoch."""
-        table = self.read(manifest, subset)
-        missing = [path for path in table["crop_path"] if not os.path.exists(path)]
+    def _complete(self, manifest: Manifest, subset: str) -> bool:
+        """The subset's table is there and so is every crop it lists; when some were deleted since, a warning and
+        False, so the build makes them again rather than a DataLoader worker failing on one mid-epoch."""
+        table_path = self.table_path(manifest, subset)
+        if not table_path.exists():
+            return False
+        listed = pd.read_csv(table_path, usecols=["crop_path"], dtype=str, keep_default_na=False)["crop_path"]
+        missing = [path for path in listed if not os.path.exists(path)]
         if missing:
             log.warning("%d of the %d %s crops that %s lists are missing (%s, …): making them again", len(missing),
-                        len(table), self.cropper.name, self.table_path(manifest, subset), missing[0])
-            return None
-        return table
+                        len(listed), self.cropper.name, table_path, missing[0])
+        return not missing
 
     def read(self, manifest: Manifest, subset: str = "classification") -> pd.DataFrame:
         text = {"filename": str, "subject_id": str, "answers": str, "path": str, "crop_path": str}

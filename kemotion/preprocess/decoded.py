@@ -6,8 +6,8 @@ manifest's and the cropper's keys are in its folder's path) plus the input size 
 `<crop cache>/decoded/<size>px-v<version>/<subset>.u8`, rows in the order of the subset's table, with a JSON beside it
 recording its shape, dtype and which crops its rows are. The pixels are `kemotion.data.transforms.resize`'s output, so
 a run reading them sees what decoding and resizing each crop would give. The memmap is written under a temporary name
-and renamed, the JSON last and also atomically, under the crop cache's lock; a reader checks the JSON against the table
-and the file's size and rebuilds on any mismatch, never reading rows that are not the table's.
+and renamed, the JSON last and also atomically, under the folder's lock (`kemotion.io.build_once`); a reader checks the
+JSON against the table and the file's size and rebuilds on any mismatch, never reading rows that are not the table's.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from filelock import FileLock
 
 from kemotion.data.transforms import resize
-from kemotion.io import atomic_write
+from kemotion.io import atomic_write, build_once
 from kemotion.keys import short_hash
 from kemotion.parallel import process_map
 from kemotion.preprocess.cache import read_crop
@@ -49,15 +48,11 @@ class DecodedCache:
         data, record = self.paths(subset)
         expected = self._record(table)
         self.directory.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.directory) + ".lock"):
-            problem = _mismatch(data, record, expected)
-            if problem is None:
-                log.info("Reusing the decoded %s crops at %d px in %s", subset, self.image_size, self.directory)
-            else:
-                (log.info if problem == NOT_BUILT else log.warning)(
-                    "Decoding %d %s crops to %d px into %s (%s)", len(table), subset, self.image_size, data, problem)
-                self._write(table, data, record, expected)
-        return DecodedCrops(data, tuple(expected["shape"]))
+        return build_once(self.directory, lambda: self._write(table, data, record, expected),
+                          done=lambda: _matches(data, record, expected),
+                          reuse=lambda: DecodedCrops(data, tuple(expected["shape"])),
+                          what=f"{len(table)} decoded {subset} crops at {self.image_size} px",
+                          leftovers=[_partial(data)])
 
     def paths(self, subset: str = "classification") -> tuple[Path, Path]:
         return self.directory / f"{subset}.u8", self.directory / f"{subset}.json"
@@ -67,9 +62,9 @@ class DecodedCache:
                 "shape": [len(table), self.image_size, self.image_size, 3],
                 "crops": short_hash([Path(path).name for path in table["crop_path"]])}
 
-    def _write(self, table: pd.DataFrame, data: Path, record: Path, expected: dict) -> None:
+    def _write(self, table: pd.DataFrame, data: Path, record: Path, expected: dict) -> DecodedCrops:
         record.unlink(missing_ok=True)  # the JSON is the marker: none while the data is rewritten
-        partial = data.with_name(f".{data.name}.{os.getpid()}.part")
+        partial = _partial(data)
         shape = tuple(expected["shape"])
         np.memmap(partial, dtype=DTYPE, mode="w+", shape=shape).flush()  # sized on disk; rows filled by the jobs
         try:
@@ -85,6 +80,7 @@ class DecodedCache:
             raise
         with atomic_write(record, "w", encoding="utf-8") as handle:
             json.dump(expected, handle)
+        return DecodedCrops(data, shape)
 
 
 class DecodedCrops:
@@ -105,6 +101,19 @@ class DecodedCrops:
 
     def __getstate__(self) -> dict:
         return {"path": self.path, "shape": self.shape, "_rows": None}
+
+
+def _partial(data: Path) -> Path:
+    """Where the memmap is written before its rename (one name: only the lock's holder writes it)."""
+    return data.with_name(f".{data.name}.part")
+
+
+def _matches(data: Path, record: Path, expected: dict) -> bool:
+    """The cache on disk can be read as `expected`; when it was built but cannot, a warning says why."""
+    problem = _mismatch(data, record, expected)
+    if problem not in (None, NOT_BUILT):
+        log.warning("The decoded crops in %s cannot be reused (%s): decoding them again", data, problem)
+    return problem is None
 
 
 def _mismatch(data: Path, record: Path, expected: dict) -> str | None:

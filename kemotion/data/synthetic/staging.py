@@ -15,36 +15,32 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from filelock import FileLock
-
-from kemotion.io import atomic_write
+from kemotion.io import atomic_write, build_once
 
 log = logging.getLogger(__name__)
 
 
 def generate_once(target: Path, generate: Callable[[Path], dict], what: str) -> Path:
     """`target`, made by `generate(staging folder) -> summary` unless it is there already."""
-    if target.is_dir():
-        log.info("%s already at %s", what, target)
+    if target.is_dir():  # finished, and never written again: reused without the lock (nor a writable parent)
+        log.info("Reusing %s in %s", what, target)
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target.parent / f".{target.name}.lock")):
-        if target.is_dir():  # another process finished it while we waited
-            return target
-        for leftover in target.parent.glob(f".{target.name}.partial-*"):
-            log.warning("removing incomplete %s %s", what, leftover)
-            shutil.rmtree(leftover)
-        started = time.perf_counter()
-        log.info("generating %s into %s", what, target)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
-        try:
-            summary = generate(staging)
-            os.replace(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        with atomic_write(target.parent / f"{target.name}.json", "w", encoding="utf-8") as handle:
-            json.dump(summary, handle, indent=1)
+    return build_once(target, lambda: _generate_into(target, generate, what), done=target.is_dir,
+                      reuse=lambda: target, what=what, lock=target.parent / f".{target.name}.lock",
+                      leftovers=target.parent.glob(f".{target.name}.partial-*"))
+
+
+def _generate_into(target: Path, generate: Callable[[Path], dict], what: str) -> Path:
+    started = time.perf_counter()
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    try:
+        summary = generate(staging)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    with atomic_write(target.parent / f"{target.name}.json", "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=1)
     log.info("generated %s in %.1f s at %s: %s", what, time.perf_counter() - started, target,
              {k: v for k, v in summary.items() if k != "params"})
     return target
