@@ -25,17 +25,15 @@ import copy
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
-from filelock import FileLock
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from kemotion.config import config_file
 from kemotion.data.manifest import load_or_build
-from kemotion.io import atomic_write
+from kemotion.io import atomic_write, build_once
 from kemotion.keys import settings_key
 from kemotion.preprocess.cropper import cropper_class
 from kemotion.training import train
@@ -60,15 +58,10 @@ def run(cfg: DictConfig) -> Path | None:
         return None
     weights = face_detector_path(cfg)
     directory = weights.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(directory) + ".lock"):
-        if weights.exists():
-            log.info("Reusing the face detector %s (%s)", weights, _metrics_line(directory))
-            return weights
-        shutil.rmtree(directory / "run", ignore_errors=True)  # what a killed training left
+
+    def trained() -> Path:
         detector = detector_run(cfg)
         detector.paths.output_dir = str(directory / "run")
-        log.info("No face detector for this data and detector config yet: training one into %s", directory)
         metrics, best = train(detector)
         if not best:
             raise RuntimeError(f"the face detector's training in {directory / 'run'} saved no best checkpoint")
@@ -76,7 +69,15 @@ def run(cfg: DictConfig) -> Path | None:
             json.dump({k: v for k, v in metrics.items() if k.startswith(("val/", "test/"))}, handle, indent=1)
         os.replace(best, weights)  # last: its presence says the detector is complete
         log.info("Face detector ready: %s (%s)", weights, _metrics_line(directory))
-    return weights
+        return weights
+
+    def reused() -> Path:
+        log.info("Reusing the face detector %s (%s)", weights, _metrics_line(directory))
+        return weights
+
+    directory.mkdir(parents=True, exist_ok=True)
+    return build_once(directory, trained, done=weights.exists, reuse=reused, what="the face detector",
+                      leftovers=[directory / "run"])  # what a killed training left
 
 
 def needs_stage(cfg: DictConfig) -> bool:

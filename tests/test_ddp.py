@@ -58,7 +58,7 @@ def test_ddp_runs_two_ranks_on_half_the_batches_after_a_single_process_detector_
     # Two ranks, for the classifier only: the detector stage trained in one process, and rank 1 reused its detector.
     assert [line for line in output.splitlines() if "Initializing distributed" in line] == RANKS
     (weights,) = (tmp_path / ".cache" / "detectors").glob("*/*/face_detector.ckpt")
-    assert output.count("training one into") == 1
+    assert output.count("Building the face detector into") == 1
     assert output.count(f"Reusing the face detector {weights}") == 1
     detector = pd.read_csv(next((weights.parent / "run" / "csv").rglob("metrics.csv")))
     assert detector["test/map50"].notna().sum() == 1

@@ -112,7 +112,7 @@ def test_yolo_kemo_trains_its_detector_once_then_reuses_detector_and_crops(tmp_p
         metrics, best = job(cfg)
     assert 0 <= metrics["test/acc"] <= 1 and best
     (weights,) = (tmp_path / ".cache" / "detectors").glob("*/*/face_detector.ckpt")
-    assert "training one into" in caplog.text and "Face detector on the test split: mAP@0.5" in caplog.text
+    assert "Building the face detector into" in caplog.text and "Face detector on the test split: mAP@0.5" in caplog.text
     assert weights.parent.name.startswith("yolo_facev2-") and weights == detector_stage.face_detector_path(cfg)
     assert cfg.preprocess.checkpoint is None  # the run got its detector beside its config
     run = json.loads((tmp_path / "run" / "run.json").read_text())["pipeline"]["cropper"]["checkpoint"]
@@ -129,4 +129,4 @@ def test_yolo_kemo_trains_its_detector_once_then_reuses_detector_and_crops(tmp_p
         job(again)
     assert f"Reusing the face detector {weights}" in caplog.text
     assert "Reusing yolo crops of the classification subset" in caplog.text
-    assert "training one into" not in caplog.text
+    assert "Building the face detector" not in caplog.text
