@@ -35,7 +35,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import kemotion  # noqa: F401  (first: offline settings before ultralytics)
-from kemotion.config import CONFIG_NAME, CONFIG_PACKAGE
+from kemotion.core.config import CONFIG_NAME, CONFIG_PACKAGE
 from kemotion.data import images
 from kemotion.data.synthetic import SyntheticAIHub
 from kemotion.data.transforms import eval_transform

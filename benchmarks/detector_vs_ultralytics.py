@@ -58,7 +58,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
-from kemotion.config import config_file
+from kemotion.core.config import config_file
 from kemotion.data.synthetic import SyntheticAIHub
 from kemotion.data.synthetic.wider import SyntheticWider
 from kemotion.datamodules.detection import DetectionDataModule  # kemotion sets YOLO_OFFLINE before ultralytics loads

@@ -1,4 +1,23 @@
-"""kemotion: facial-emotion recognition on Korean faces — face detection, face crop, classification."""
+"""kemotion: facial-emotion recognition on Korean faces — face detection, face crop, classification.
+
+Entry points (`python -m kemotion.<name>`, each a Hydra app over `kemotion/conf/`):
+    train    a run or a sweep: the face-detector stage when a YOLO crop needs it, then fit, test, record
+    prepare  the caches a run reads (manifest, face detector, crops), built up front
+    inspect  a dataset's manifest summary and skip report
+    report   Table 5 (mean ± std) and the other tables, from run folders or W&B
+    predict  a trained run on photos, folders, video or a webcam
+    export   a trained run as ONNX files that predict without torch
+Rooms, from the bottom up (an import only runs downwards, `tests/test_layout.py`):
+    core         the emotions, config validation, keys, atomic and build-once files, confusion, process pool
+    data         reading AI-Hub and WIDER FACE (and the synthetic stand-in), the manifest, transforms
+    models       plain `nn.Module`s: the classifiers, the face detectors, weight loading, ONNX export
+    preprocess   croppers (resize, OpenCV, YOLO) and their crop cache
+    lit          LightningModules: the classifier, the face detector, the one-stage model
+    datamodules  LightningDataModules: manifest + cropper + cache → loaders
+    engine       how a run runs: detector stage, training, run folders, classical fits, sweep caches
+    inference    a trained run as a pipeline: record reading, sources, outputs, ONNX runtime
+    notebooks    what the notebooks draw
+"""
 
 import os
 from pathlib import Path
@@ -14,7 +33,7 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(_cache / "ultralytics"))
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
-from kemotion import config as _config  # noqa: E402,F401  registers the resolvers the configs use (${split_kind:...})
+from kemotion.core import config as _config  # noqa: E402,F401  registers the resolvers the configs use (${split_kind:...})
 
 
 def __getattr__(name: str):

@@ -10,7 +10,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from kemotion.config import CONFIG_PATH
+from kemotion.core.config import CONFIG_PATH
 
 FORMATS = ("onnx",)
 

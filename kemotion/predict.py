@@ -16,7 +16,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from kemotion.config import CONFIG_PATH
+from kemotion.core.config import CONFIG_PATH
 from kemotion.inference.outputs import Summary, output_folder, predict_into, prediction_identity
 from kemotion.inference.pipeline import EmotionPipeline
 from kemotion.inference.sources import open_source

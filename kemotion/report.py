@@ -1,7 +1,7 @@
 """python -m kemotion.report PATH [--name NAME]: a sweep's runs as the paper's Table 5, Fig. 4 and per-class accuracy.
 
 PATH is a multirun folder (`outputs/multiruns/table5`), any folder above run folders, or a folder of W&B run folders:
-every run leaves its record, `result.json` (`kemotion/runs.py`), in its run folder and in its W&B run's files, so
+every run leaves its record, `result.json` (`kemotion/engine/runs.py`), in its run folder and in its W&B run's files, so
 either is enough. Written to `experiments/NAME/` (NAME defaults to PATH's folder name):
 - `table5.md`, `table5.csv`: test accuracy mean ± std (sample std over seeds) per preprocessing × classifier,
   beside the paper's;
@@ -31,10 +31,10 @@ from types import SimpleNamespace
 import pandas as pd
 import torch
 
-from kemotion.config import table5_grid
-from kemotion.confusion import save_confusion
-from kemotion.emotions import EMOTIONS
-from kemotion.io import atomic_write
+from kemotion.core.config import table5_grid
+from kemotion.core.confusion import save_confusion
+from kemotion.core.emotions import EMOTIONS
+from kemotion.core.io import atomic_write
 
 log = logging.getLogger(__name__)
 

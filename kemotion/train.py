@@ -1,8 +1,8 @@
 """python -m kemotion.train [+experiment=NAME] [group=option ...] [key=value ...]: one run, or a sweep with -m.
 
-Composes the config (`kemotion/conf/`, see `kemotion.config`); for each job runs the stage before it (the face
-detector a YOLO crop needs, `kemotion.detector_stage`), then the run itself (`kemotion.training.train`); returns the
-metric a sweeper optimises.
+Composes the config (`kemotion/conf/`, see `kemotion.core.config`); for each job runs the stage before it (the face
+detector a YOLO crop needs, `kemotion.engine.detector_stage`), then the run itself (`kemotion.engine.training.train`);
+returns the metric a sweeper optimises.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from kemotion import detector_stage
-from kemotion.config import CONFIG_NAME, CONFIG_PATH, validate
-from kemotion.training import train
+from kemotion.core.config import CONFIG_NAME, CONFIG_PATH, validate
+from kemotion.engine import detector_stage
+from kemotion.engine.training import train
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)

@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from kemotion.config import CONFIG_NAME, CONFIG_PACKAGE
+from kemotion.core.config import CONFIG_NAME, CONFIG_PACKAGE
 
 os.environ["WANDB_MODE"] = "disabled"  # tests never start W&B; they log to CSV or nowhere
 

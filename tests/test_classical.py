@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kemotion.engine.training import train
 from kemotion.report import collect_runs
-from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 pytestmark = pytest.mark.slow  # ~25 s: a tiny synthetic set made, cropped and fitted

@@ -8,11 +8,11 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from kemotion.config import options, table5_grid, validate
+from kemotion.core.config import options, table5_grid, validate
 from kemotion.datamodules.classification import ClassificationDataModule
+from kemotion.engine.training import train
 from kemotion.lit.classifier import EmotionClassifier
-from kemotion.preprocess.__main__ import preprocess
-from kemotion.training import train
+from kemotion.prepare import prepare
 from tests.conftest import compose_config
 
 EXPERIMENTS = options("experiment")
@@ -183,7 +183,7 @@ def test_context_experiment_reads_faces_and_scenes(tmp_path, model, scene, backg
 
 
 def test_context_ablation_is_one_multirun_of_the_three_variants(tmp_path):
-    from kemotion.sweep import sweep_jobs
+    from kemotion.engine.sweep import sweep_jobs
 
     cfg = compose_config(tmp_path, ["+experiment=context_ablation", "logger=csv"])
     assert cfg.datamodule._target_ == "kemotion.datamodules.context.ContextDataModule"
@@ -208,7 +208,7 @@ def test_a_value_that_cannot_work_stops_the_run_before_it_starts_naming_the_key(
     with pytest.raises(ValueError, match=re.escape(message)):
         train(cfg)
     with pytest.raises(ValueError, match=re.escape(message)):
-        preprocess(cfg)
+        prepare(cfg)
     assert not list(tmp_path.rglob("result.json")) and not (tmp_path / "data").exists()
 
 

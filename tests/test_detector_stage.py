@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from omegaconf import OmegaConf
 
-from kemotion import detector_stage
+from kemotion.engine import detector_stage
 from kemotion.train import job
 from tests.conftest import TINY_DATA, compose_config
 from tests.test_train import TINY_DETECTOR, TINY_RUN
@@ -81,7 +81,7 @@ def test_the_stage_runs_before_the_run_and_leaves_its_config_as_composed(tmp_pat
     """A run gets the stage's detector beside its config: the config (and the run folder's key) stay as composed, and
     the run's record names the detector it cropped with."""
     from kemotion import train as entry
-    from kemotion.runs import RunFolder
+    from kemotion.engine.runs import RunFolder
 
     cfg = compose_config(tmp_path, ["+experiment=yolo_kemo", *TINY_DATA, "logger=none"])
     composed, key = OmegaConf.to_yaml(cfg), RunFolder.of(cfg).key
@@ -112,7 +112,8 @@ def test_yolo_kemo_trains_its_detector_once_then_reuses_detector_and_crops(tmp_p
         metrics, best = job(cfg)
     assert 0 <= metrics["test/acc"] <= 1 and best
     (weights,) = (tmp_path / ".cache" / "detectors").glob("*/*/face_detector.ckpt")
-    assert "Building the face detector into" in caplog.text and "Face detector on the test split: mAP@0.5" in caplog.text
+    assert "Building the face detector into" in caplog.text
+    assert "Face detector on the test split: mAP@0.5" in caplog.text
     assert weights.parent.name.startswith("yolo_facev2-") and weights == detector_stage.face_detector_path(cfg)
     assert cfg.preprocess.checkpoint is None  # the run got its detector beside its config
     run = json.loads((tmp_path / "run" / "run.json").read_text())["pipeline"]["cropper"]["checkpoint"]

@@ -16,10 +16,10 @@ import pytest
 
 import kemotion.preprocess
 from kemotion import EmotionPipeline
+from kemotion.engine.training import train
 from kemotion.inference.exporter import export_run
 from kemotion.preprocess.cache import read_crop
 from kemotion.report import Table5Report, collect_runs
-from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from kemotion.io import atomic_write, build_once
+from kemotion.core.io import atomic_write, build_once
 
 
 def test_an_atomic_write_gets_the_permissions_of_a_plain_open(tmp_path):
@@ -76,7 +76,7 @@ def test_a_build_that_raises_is_redone_from_a_clean_start_then_reused(tmp_path, 
         weights.write_text("weights")
         return "trained"
 
-    with caplog.at_level(logging.INFO, logger="kemotion.io"):
+    with caplog.at_level(logging.INFO, logger="kemotion.core.io"):
         assert build_once(target, train, **ask) == "trained"
         assert build_once(target, killed, **ask) == "reused"
     assert found_run == [False]  # the killed build's run folder was removed before training again

@@ -9,9 +9,9 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
-from kemotion import detector_stage
-from kemotion.config import options
-from kemotion.keys import RUNTIME_SETTINGS, settings_key, short_hash
+from kemotion.core.config import options
+from kemotion.core.keys import RUNTIME_SETTINGS, settings_key, short_hash
+from kemotion.engine import detector_stage
 from tests.conftest import compose_config
 
 RUNTIME_LIKE = re.compile(r"worker|thread|progress|pin_memory|log_every|summary")

@@ -1,5 +1,6 @@
-"""The package's rooms and the one way their imports run (STYLE.md): entry points → Lightning modules and data
-modules → models / preprocessing → data; no room imports a room above it, and no module imports an entry point."""
+"""The package's rooms and the one way their imports run (STYLE.md): entry points → inference → engine → Lightning
+modules and data modules → preprocessing → models / data → core; no room imports a room above it, no module imports
+an entry point, and every module is in a room or is an entry point (no exemptions)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,25 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "kemotion"
-ENTRY_POINTS = {"kemotion.train", "kemotion.report", "kemotion.data.inspect", "kemotion.preprocess.__main__"}
-# A room may import the rooms listed for it (and shared modules: config, keys, io, emotions, confusion, parallel).
+# Each room and the rooms it may import, from the bottom up. Every module is in one: a package of the tree, or an
+# entry point (a module at the package root: `python -m kemotion.<name>`), which no module imports.
 ALLOWED = {
-    "kemotion.data": {"kemotion.data"},
-    "kemotion.preprocess": {"kemotion.preprocess", "kemotion.data", "kemotion.models"},
-    "kemotion.models": {"kemotion.models"},
-    "kemotion.lit": {"kemotion.lit", "kemotion.models", "kemotion.data"},
-    "kemotion.datamodules": {"kemotion.datamodules", "kemotion.data", "kemotion.preprocess"},
+    "kemotion.core": set(),
+    "kemotion.conf": set(),
+    "kemotion.data": {"kemotion.core"},
+    "kemotion.models": {"kemotion.core"},
+    "kemotion.preprocess": {"kemotion.core", "kemotion.data", "kemotion.models"},
+    "kemotion.lit": {"kemotion.core", "kemotion.data", "kemotion.models"},
+    "kemotion.datamodules": {"kemotion.core", "kemotion.data", "kemotion.preprocess"},
+    "kemotion.engine": {"kemotion.core", "kemotion.data", "kemotion.models", "kemotion.preprocess", "kemotion.lit",
+                        "kemotion.datamodules"},
+    "kemotion.inference": {"kemotion.core", "kemotion.data", "kemotion.models", "kemotion.preprocess",
+                           "kemotion.engine"},
+    "kemotion.notebooks": {"kemotion.core", "kemotion.data", "kemotion.models", "kemotion.preprocess",
+                           "kemotion.engine", "kemotion.inference"},
+    "kemotion": {"kemotion.core", "kemotion.inference"},  # the package itself: `kemotion.EmotionPipeline`
 }
-SHARED = {"kemotion", "kemotion.config", "kemotion.keys", "kemotion.io", "kemotion.emotions", "kemotion.confusion",
-          "kemotion.parallel"}
+ENTRY_POINTS = {f"kemotion.{path.stem}" for path in PACKAGE.glob("*.py") if path.stem != "__init__"}
 
 
 def _module(path: Path) -> str:
@@ -40,16 +49,25 @@ def _imports(path: Path) -> set[str]:
 MODULES = {_module(path): _imports(path) for path in sorted(PACKAGE.rglob("*.py"))}
 
 
+def _room(module: str) -> str | None:
+    return next((room for room in sorted(ALLOWED, key=len, reverse=True)
+                 if module == room or module.startswith(room + ".")), None)
+
+
+def test_the_package_root_holds_only_entry_points_and_rooms():
+    assert {"kemotion.train", "kemotion.predict", "kemotion.export", "kemotion.report",
+                            "kemotion.inspect", "kemotion.prepare"} == ENTRY_POINTS
+    rooms = {f"kemotion.{path.name}" for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()}
+    assert rooms == set(ALLOWED) - {"kemotion"}
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_module_imports_an_entry_point(module):
     assert not MODULES[module] & ENTRY_POINTS
 
 
-@pytest.mark.parametrize("room", sorted(ALLOWED))
-def test_each_room_imports_only_the_rooms_below_it(room):
-    for module, imports in MODULES.items():
-        if (module == room or module.startswith(room + ".")) and module not in ENTRY_POINTS:  # entries sit on top
-            known = {name for name in imports if name not in SHARED and not name.startswith(tuple(
-                f"{shared}." for shared in SHARED - {"kemotion"}))}
-            outside = {name for name in known if not any(name == r or name.startswith(r + ".") for r in ALLOWED[room])}
-            assert not outside, f"{module} imports {sorted(outside)}"
+@pytest.mark.parametrize("module", sorted(set(MODULES) - ENTRY_POINTS))
+def test_each_module_imports_only_its_room_and_the_rooms_below_it(module):
+    room = _room(module)
+    outside = {name for name in MODULES[module] if _room(name) not in {room, *ALLOWED[room]}}
+    assert not outside, f"{module} imports {sorted(outside)}"

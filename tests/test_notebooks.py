@@ -23,10 +23,10 @@ from nbclient import NotebookClient
 from torch import nn
 
 import kemotion.preprocess.yolo as yolo
-from kemotion import detector_stage
-from kemotion.config import table5_grid
+from kemotion.core.config import table5_grid
+from kemotion.core.emotions import EMOTIONS, ENGLISH_NAMES
 from kemotion.data import images
-from kemotion.emotions import EMOTIONS, ENGLISH_NAMES
+from kemotion.engine import detector_stage
 from kemotion.notebooks import crops, dataset, results, style
 from kemotion.preprocess.cropper import SourceImage
 from kemotion.preprocess.detector_runtime import TorchDetector

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from kemotion.parallel import process_map
+from kemotion.core.parallel import process_map
 
 
 def square(x: int) -> int:
@@ -23,7 +23,7 @@ def test_workers_forked_after_opencv_ran_its_thread_pool_do_not_hang():
     """The generator used to call cv2.setNumThreads in each forked worker, which waits forever in this situation."""
     script = textwrap.dedent("""
         import cv2, numpy as np
-        from kemotion.parallel import process_map
+        from kemotion.core.parallel import process_map
         image = np.random.default_rng(0).integers(0, 255, (1500, 1500, 3), np.uint8)
         for _ in range(3):
             cv2.GaussianBlur(image, (31, 31), 5)  # the parent's OpenCV threads are now alive
@@ -44,7 +44,7 @@ def test_workers_forked_after_torch_ran_its_openmp_threads_do_not_hang():
     """Training the face detector and then cropping with it in forked workers hung in gomp_team_barrier_wait_end."""
     script = textwrap.dedent("""
         import torch
-        from kemotion.parallel import process_map
+        from kemotion.core.parallel import process_map
         torch.set_num_threads(2)
         big = torch.rand(2000, 2000)
         for _ in range(3):

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import wandb
 
-from kemotion.emotions import EMOTIONS
+from kemotion.core.emotions import EMOTIONS
+from kemotion.engine.training import train
 from kemotion.report import Table5Report, collect_runs, main
-from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 

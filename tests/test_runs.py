@@ -13,10 +13,10 @@ from filelock import FileLock
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 
-from kemotion.keys import settings_key
+from kemotion.core.keys import settings_key
+from kemotion.engine.runs import LOCK, RunFolder
+from kemotion.engine.training import train
 from kemotion.lit.classifier import EmotionClassifier
-from kemotion.runs import LOCK, RunFolder
-from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 TINY_RUN = [*TINY_DATA, "+experiment=resize_kemo", "logger=csv", "trainer.max_epochs=3", "model.net.width=8",
@@ -118,7 +118,7 @@ def test_a_run_keeps_its_w_and_b_id_across_a_resume(tmp_path):
     again = RunFolder.of(cfg)  # the relaunch: a new process, the same folder
     assert first.new_id != again.new_id and again.run_id() == first.run_id()
     assert json.loads((tmp_path / "run" / "run.json").read_text())["run_id"] == first.run_id()
-    from kemotion.training import _run_id
+    from kemotion.engine.training import _run_id
 
     logger = instantiate(cfg.logger.wandb, **_run_id(cfg.logger.wandb, again))
     assert isinstance(logger, WandbLogger)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from kemotion.sweep import sweep_jobs
+from kemotion.engine.sweep import sweep_jobs
 from tests.conftest import TINY_DATA, compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,8 +92,8 @@ def test_a_job_config_resolves_as_the_job_sees_it(tmp_path):
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from kemotion.config import CONFIG_PACKAGE
-    from kemotion.sweep import _job_config
+    from kemotion.core.config import CONFIG_PACKAGE
+    from kemotion.engine.sweep import _job_config
 
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):

@@ -7,7 +7,7 @@ import logging
 import pandas as pd
 import pytest
 
-from kemotion.training import train
+from kemotion.engine.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 pytestmark = pytest.mark.slow

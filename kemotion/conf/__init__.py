@@ -1,1 +1,1 @@
-"""kemotion's Hydra configs, shipped inside the package (found as `pkg://kemotion.conf`, see `kemotion.config`)."""
+"""kemotion's Hydra configs, shipped inside the package (found as `pkg://kemotion.conf`, see `kemotion.core.config`)."""

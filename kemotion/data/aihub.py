@@ -14,11 +14,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from kemotion.core.emotions import KOREAN_NAMES, Emotion, nfc, parse_emotion
 from kemotion.data.face_box import ANNOTATORS, BadBox, consensus_box
 from kemotion.data.files import read_bounded, walk_files
 from kemotion.data.images import BadImage, probe_image
 from kemotion.data.skips import Problem, SkipReport
-from kemotion.emotions import KOREAN_NAMES, Emotion, nfc, parse_emotion
 
 LABEL_FILE_PATTERN = re.compile(r"img_emotion_(training|validation|sample)_data\((.+)\)\.json", re.IGNORECASE)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg"})

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from kemotion.core.emotions import EMOTIONS
+from kemotion.core.io import atomic_write, build_once
+from kemotion.core.keys import short_hash, without
 from kemotion.data import aihub
 from kemotion.data.skips import SkipReport
 from kemotion.data.split import assign_splits
-from kemotion.emotions import EMOTIONS
-from kemotion.io import atomic_write, build_once
-from kemotion.keys import short_hash, without
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-from kemotion.io import atomic_write
+from kemotion.core.io import atomic_write
 
 log = logging.getLogger(__name__)
 

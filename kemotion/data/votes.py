@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kemotion.emotions import NUM_CLASSES, parse_emotion
+from kemotion.core.emotions import NUM_CLASSES, parse_emotion
 
 ANSWER_SEPARATOR = "|"  # how the manifest joins the three answers (kemotion.data.aihub.Sample.answers)
 

@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 from scipy.io import loadmat
 
+from kemotion.core.io import atomic_write, build_once
+from kemotion.core.keys import short_hash
 from kemotion.data.files import read_bounded
 from kemotion.data.images import BadImage, probe_image
 from kemotion.data.manifest import DatasetError
 from kemotion.data.skips import SkipReport
-from kemotion.io import atomic_write, build_once
-from kemotion.keys import short_hash
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
+from kemotion.core.io import atomic_write
 from kemotion.inference.onnx import CLASSIFIER_FILE, PIPELINE_FILE
 from kemotion.inference.record import RunRecord, read_run
 from kemotion.inference.torch_backend import load_cropper, load_network
-from kemotion.io import atomic_write
 from kemotion.models.onnx_export import to_onnx
 from kemotion.preprocess.detector_runtime import DETECTOR_FILE
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from kemotion.core.keys import file_sha256
 from kemotion.inference.record_check import pipeline_entries
-from kemotion.keys import file_sha256
 from kemotion.models.onnx_runtime import session
 from kemotion.preprocess.cropper import Cropper, build_cropper, cropper_class
 from kemotion.preprocess.detector_runtime import DETECTOR_FILE

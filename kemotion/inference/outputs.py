@@ -22,11 +22,11 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from kemotion.emotions import parse_emotion
+from kemotion.core.emotions import parse_emotion
+from kemotion.core.io import atomic_write
 from kemotion.inference.pipeline import EmotionPipeline, Prediction
 from kemotion.inference.sources import Skip, Source, open_source, video_fps
 from kemotion.inference.writers import PredictionWriter, done_frames
-from kemotion.io import atomic_write
 
 RECORD, LOCK = "predict.json", ".predict.lock"
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kemotion.core.emotions import EMOTIONS
 from kemotion.data.images import BadImage
-from kemotion.emotions import EMOTIONS
 from kemotion.inference.sources import Frame, Skip, as_frame
 from kemotion.preprocess.cropper import Box, Cropper
 
@@ -67,7 +67,7 @@ class EmotionPipeline:
     def identity(self) -> dict:
         """What decides this pipeline's predictions: its backend, model files (by SHA-256), crop policy and
         settings. A resumed output folder must have been made by the same (`kemotion.inference.outputs`)."""
-        from kemotion.keys import cropper_key
+        from kemotion.core.keys import cropper_key
 
         return {**self.origin, "cropper": cropper_key(self.cropper), "conf": self.conf, "max_faces": self.max_faces}
 

@@ -1,9 +1,9 @@
 """How prediction reads what a run recorded so that it prepares a photo exactly as training did.
 
-`run.json` (written when a run starts, `kemotion.runs.pipeline_record`) holds a `pipeline` entry: the run's resolved
-cropper config (with the face-detector checkpoint it cropped with, and the file's SHA-256), the classifier network's
-config, its input size and normalisation. `read_run` finds that record and the checkpoint to load from a run folder
-or from a checkpoint inside one; whatever is missing is an error naming the file.
+`run.json` (written when a run starts, `kemotion.engine.runs.pipeline_record`) holds a `pipeline` entry: the run's
+resolved cropper config (with the face-detector checkpoint it cropped with, and the file's SHA-256), the classifier
+network's config, its input size and normalisation. `read_run` finds that record and the checkpoint to load from a run
+folder or from a checkpoint inside one; whatever is missing is an error naming the file.
 
 A run folder holds all it predicts with, so it can be moved or shared: the face detector it was trained with is
 linked (or copied) into `<run>/detector/`, and `run.json` names it relative to the run folder. A record from before
@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from kemotion.engine.runs import FINISHED, RECORD_KEY, STARTED
 from kemotion.inference.record_check import check_network, pipeline_entries, recorded_cropper
-from kemotion.runs import FINISHED, RECORD_KEY, STARTED
 
 RUN_DEPTH = 3  # a checkpoint lies this many folders below its run at most (checkpoints/<name>.ckpt)
 

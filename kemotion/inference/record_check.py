@@ -18,7 +18,7 @@ import inspect
 import logging
 from pathlib import Path
 
-from kemotion.config import defined_in
+from kemotion.core.config import defined_in
 from kemotion.preprocess.cropper import cropper_class
 
 log = logging.getLogger(__name__)

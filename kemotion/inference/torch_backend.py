@@ -11,12 +11,12 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from kemotion.core.keys import file_sha256
 from kemotion.data.transforms import eval_transform
+from kemotion.engine.runs import STARTED
 from kemotion.inference.record import RunRecord, read_run
-from kemotion.keys import file_sha256
 from kemotion.models.checkpoint import load_weights
 from kemotion.preprocess.cropper import Cropper, build_cropper
-from kemotion.runs import STARTED
 
 log = logging.getLogger(__name__)
 

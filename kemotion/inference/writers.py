@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from kemotion.emotions import ENGLISH_NAMES
+from kemotion.core.emotions import ENGLISH_NAMES
+from kemotion.core.io import atomic_write
 from kemotion.inference.pipeline import Face, Prediction
 from kemotion.inference.sources import Frame, FrameKey, Skip, frame_key
-from kemotion.io import atomic_write
 
 PREDICTIONS, ROWS, SKIPPED = "predictions.jsonl", "predictions.csv", "skipped.csv"
 BOX_FIELDS = ["x1", "y1", "x2", "y2"]

@@ -19,8 +19,8 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from kemotion.confusion import confusion_frame, save_confusion
-from kemotion.emotions import EMOTIONS, NUM_CLASSES
+from kemotion.core.confusion import confusion_frame, save_confusion
+from kemotion.core.emotions import EMOTIONS, NUM_CLASSES
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import torch
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from kemotion.emotions import EMOTIONS, NUM_CLASSES
+from kemotion.core.emotions import EMOTIONS, NUM_CLASSES
 from kemotion.lit.classifier import log_test_scores
 from kemotion.lit.detection_metrics import face_map, targets_from_batch
 from kemotion.lit.detector import FaceDetector

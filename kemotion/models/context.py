@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from kemotion.emotions import NUM_CLASSES
+from kemotion.core.emotions import NUM_CLASSES
 
 
 class ContextOutput(NamedTuple):

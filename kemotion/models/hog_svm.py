@@ -3,8 +3,9 @@
 What a deep cell must beat to be worth its training: on 213 real faces (issue 14), HOG + a linear SVM scored 0.91
 where K-EmotionNet from scratch scored 0.70. A crop (any size, RGB uint8) is resized to `image_size` (the deep
 cells' input, `data.image_size`), turned grey, and described by Dalal & Triggs' HOG; the SVM's C is the one of
-`c_grid` with the best validation accuracy. Fitted in seconds on CPU, with no trainer (`kemotion.classical` runs it
-as `kemotion.training` runs a deep cell). Saved as plain arrays (`.npz`), never as a pickle: loading runs no code.
+`c_grid` with the best validation accuracy. Fitted in seconds on CPU, with no trainer (`kemotion.engine.classical` runs
+it as `kemotion.engine.training` runs a deep cell). Saved as plain arrays (`.npz`), never as a pickle: loading runs no
+code.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from kemotion.emotions import NUM_CLASSES
+from kemotion.core.emotions import NUM_CLASSES
 from kemotion.models.checkpoint import load_weights
 from kemotion.models.imagenet import resnet18_into_kemotionnet
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models import mobilenet_v2 as torchvision_mobilenet_v2
 
-from kemotion.emotions import NUM_CLASSES
+from kemotion.core.emotions import NUM_CLASSES
 from kemotion.models.checkpoint import load_weights
 from kemotion.models.imagenet import load_imagenet
 

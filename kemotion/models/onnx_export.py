@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from kemotion.io import atomic_write
+from kemotion.core.io import atomic_write
 
 
 class DecodedHead(nn.Module):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models import resnet18 as torchvision_resnet18
 
-from kemotion.emotions import NUM_CLASSES
+from kemotion.core.emotions import NUM_CLASSES
 from kemotion.models.checkpoint import load_weights
 from kemotion.models.imagenet import load_imagenet
 

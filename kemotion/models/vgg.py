@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models import vgg19 as torchvision_vgg19
 
-from kemotion.emotions import NUM_CLASSES
+from kemotion.core.emotions import NUM_CLASSES
 from kemotion.models.checkpoint import load_weights
 from kemotion.models.imagenet import load_imagenet
 

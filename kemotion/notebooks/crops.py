@@ -18,10 +18,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from kemotion import detector_stage
-from kemotion.config import table5_grid
+from kemotion.core.config import table5_grid
+from kemotion.core.emotions import EMOTIONS
 from kemotion.data import images
-from kemotion.emotions import EMOTIONS
+from kemotion.engine import detector_stage
 from kemotion.notebooks.dataset import compose_config
 from kemotion.notebooks.style import class_label, new_figure
 from kemotion.preprocess import crop_report

@@ -20,10 +20,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, open_dict
 
-from kemotion.config import CONFIG_NAME, CONFIG_PACKAGE
+from kemotion.core.config import CONFIG_NAME, CONFIG_PACKAGE
+from kemotion.core.emotions import NUM_CLASSES
 from kemotion.data.manifest import Manifest, load_or_build
 from kemotion.data.split import SPLITS
-from kemotion.emotions import NUM_CLASSES
 from kemotion.notebooks.style import class_names, new_figure, plot_labels
 
 AGREEMENT_TIERS = (3, 2, 1, 0)  # annotators (of three) agreeing with the uploader's label; 3 = unanimous

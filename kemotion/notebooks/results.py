@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from kemotion.config import table5_grid
-from kemotion.emotions import EMOTIONS, ENGLISH_NAMES, NUM_CLASSES, parse_emotion
+from kemotion.core.config import table5_grid
+from kemotion.core.emotions import EMOTIONS, ENGLISH_NAMES, NUM_CLASSES, parse_emotion
 from kemotion.notebooks.style import class_names, new_figure, plot_labels
 
 REPORT_FILES = ("table5.csv", "table5.md", "runs.csv", "per_class_accuracy.csv", "best_cell.txt")

@@ -14,7 +14,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from kemotion.emotions import EMOTIONS
+from kemotion.core.emotions import EMOTIONS
 
 KOREAN_FONT = "NanumGothic"  # what koreanize-matplotlib registers
 

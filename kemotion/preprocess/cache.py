@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from kemotion.core.io import atomic_write, build_once
+from kemotion.core.keys import cropper_key
+from kemotion.core.parallel import process_map
 from kemotion.data.manifest import Manifest
-from kemotion.io import atomic_write, build_once
-from kemotion.keys import cropper_key
-from kemotion.parallel import process_map
 from kemotion.preprocess import crop_report
 from kemotion.preprocess.cropper import Cropped, Cropper, SourceImage
 from kemotion.preprocess.stored import encode_crop
@@ -119,7 +119,7 @@ def read_crop(path: str) -> np.ndarray:
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise OSError(f"cannot read cached crop {path}: damaged since its cache was built; delete it, and the next "
-                      "run (or python -m kemotion.preprocess) makes it again")
+                      "run (or python -m kemotion.prepare) makes it again")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 

@@ -19,7 +19,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from kemotion.config import defined_in
+from kemotion.core.config import defined_in
 from kemotion.data import images
 from kemotion.preprocess.stored import as_stored
 
@@ -91,7 +91,7 @@ class Cropper(Protocol):
 
     @classmethod
     def runtime_settings(cls) -> frozenset[str]:
-        """Its fields marked `kemotion.keys.RUNTIME_SETTING`: given by the caller, never read from a file, not in
+        """Its fields marked `kemotion.core.keys.RUNTIME_SETTING`: given by the caller, never read from a file, not in
         the crop key."""
 
     def export(self, directory: Path, opset: int) -> dict:

@@ -6,8 +6,9 @@ manifest's and the cropper's keys are in its folder's path) plus the input size 
 `<crop cache>/decoded/<size>px-v<version>/<subset>.u8`, rows in the order of the subset's table, with a JSON beside it
 recording its shape, dtype and which crops its rows are. The pixels are `kemotion.data.transforms.resize`'s output, so
 a run reading them sees what decoding and resizing each crop would give. The memmap is written under a temporary name
-and renamed, the JSON last and also atomically, under the folder's lock (`kemotion.io.build_once`); a reader checks the
-JSON against the table and the file's size and rebuilds on any mismatch, never reading rows that are not the table's.
+and renamed, the JSON last and also atomically, under the folder's lock (`kemotion.core.io.build_once`); a reader checks
+the JSON against the table and the file's size and rebuilds on any mismatch, never reading rows that are not the
+table's.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kemotion.core.io import atomic_write, build_once
+from kemotion.core.keys import short_hash
+from kemotion.core.parallel import process_map
 from kemotion.data.transforms import resize
-from kemotion.io import atomic_write, build_once
-from kemotion.keys import short_hash
-from kemotion.parallel import process_map
 from kemotion.preprocess.cache import read_crop
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from kemotion.io import atomic_write
+from kemotion.core.io import atomic_write
 
 ONNX_SUFFIX = ".onnx"
 DETECTOR_FILE = "face_detector.onnx"  # the face detector's name in an export folder

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kemotion.keys import RUNTIME_SETTING
+from kemotion.core.keys import RUNTIME_SETTING
 from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 
 FRONTAL_FACE = "haarcascade_frontalface_default.xml"  # shipped with opencv-python in cv2.data.haarcascades

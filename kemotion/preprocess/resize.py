@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from kemotion.keys import RUNTIME_SETTING
+from kemotion.core.keys import RUNTIME_SETTING
 from kemotion.preprocess.cropper import WholeFrameCropper
 
 PAD_GREY = 114  # the letterbox fill of YOLO detectors (ultralytics' LetterBox), also used for classifier inputs

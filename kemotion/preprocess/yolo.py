@@ -17,8 +17,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from kemotion import keys
-from kemotion.keys import CROP_NEUTRAL, RUNTIME_SETTING
+from kemotion.core import keys
+from kemotion.core.keys import CROP_NEUTRAL, RUNTIME_SETTING
 from kemotion.preprocess.detector_runtime import detector_runtime, export_detector
 from kemotion.preprocess.face_crop import DEFAULT_MARGIN, FaceCropper, NoFace, PickRule
 from kemotion.preprocess.resize import ResizeCropper, letterbox

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kemotion.core.emotions import UNKNOWN_ANSWER, parse_emotion
 from kemotion.data import aihub
 from kemotion.data.aihub import (
     Annotation,
@@ -30,7 +31,6 @@ from kemotion.data.aihub import (
     subject_id_of,
 )
 from kemotion.data.skips import SkipReport
-from kemotion.emotions import UNKNOWN_ANSWER, parse_emotion
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "aihub_sample"
 HASH = "f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a"

@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
+from kemotion.core.emotions import EMOTIONS, parse_emotion
 from kemotion.data import aihub
 from kemotion.data.images import load_rgb, probe_image
 from kemotion.data.skips import SkipReport
 from kemotion.data.synthetic import SyntheticAIHub
 from kemotion.data.synthetic.face import PROTOTYPES, prototype_distances
 from kemotion.data.synthetic.generate import IMAGES_PER_PART
-from kemotion.emotions import EMOTIONS, parse_emotion
 
 KOREAN = {e.korean for e in EMOTIONS}
 SMALL = {"n_subjects": 4, "images_per_class": 6, "long_side": 240}

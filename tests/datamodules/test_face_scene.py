@@ -11,7 +11,7 @@ import torch
 from hydra.utils import instantiate
 
 from kemotion.datamodules.context import UNKNOWN_BACKGROUND, ContextDataModule, background_codes
-from kemotion.training import train
+from kemotion.engine.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 TINY_CONTEXT = ["+experiment=context_kemo", "preprocess=opencv", *TINY_DATA]  # the Haar crop: no detector to train

@@ -68,7 +68,7 @@ def test_without_device_augment_batches_pass_untouched(tmp_path):
 def test_a_run_on_the_decoded_cache_is_the_jpeg_runs_and_device_augment_repeats_itself(tmp_path):
     """Through `python -m kemotion.train`'s code: the decoded cache changes where pixels come from, not the run; with
     `device_augment` Lightning hands each batch to the data module after its transfer, and a seed repeats the run."""
-    from kemotion.training import train
+    from kemotion.engine.training import train
     from tests.conftest import TINY_DATA, compose_config
 
     base = ["+experiment=resize_kemo", *TINY_DATA, "logger=none", "trainer.max_epochs=1", "model.net.width=8",

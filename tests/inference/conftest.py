@@ -10,9 +10,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
+from kemotion.engine.runs import RunFolder, pipeline_record
+from kemotion.engine.training import train
 from kemotion.models.yolo import build_detector, save_detector
-from kemotion.runs import RunFolder, pipeline_record
-from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 TINY_NET = ["model.net.width=8", "model.net.stages=[1,1,1,1]"]

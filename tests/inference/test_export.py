@@ -12,11 +12,11 @@ import torch
 from hydra.utils import instantiate
 
 from kemotion import EmotionPipeline
+from kemotion.core.keys import file_sha256
 from kemotion.data.manifest import load_or_build
 from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from kemotion.inference.exporter import export_run
 from kemotion.inference.onnx import DETECTOR_FILE, classifier_inputs
-from kemotion.keys import file_sha256
 from kemotion.models.onnx_export import DecodedHead
 from kemotion.models.onnx_runtime import session
 from kemotion.models.yolo import load_detector, save_detector

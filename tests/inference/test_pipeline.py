@@ -15,8 +15,8 @@ from hydra.utils import instantiate
 from PIL import Image
 
 from kemotion import EmotionPipeline
+from kemotion.core.emotions import ENGLISH_NAMES
 from kemotion.data import images
-from kemotion.emotions import ENGLISH_NAMES
 from kemotion.inference.record import read_run
 from kemotion.inference.sources import Skip, open_source
 from kemotion.models.checkpoint import load_weights

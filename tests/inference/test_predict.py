@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
-from kemotion.config import CONFIG_PACKAGE
+from kemotion.core.config import CONFIG_PACKAGE
 from kemotion.inference.sources import open_source
 from kemotion.inference.writers import ROW_FIELDS
 from kemotion.predict import main, predict

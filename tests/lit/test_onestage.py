@@ -13,10 +13,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import kemotion  # noqa: F401  (before ultralytics: offline settings)
+from kemotion.core.emotions import EMOTIONS, NUM_CLASSES
 from kemotion.datamodules.onestage import collate
-from kemotion.emotions import EMOTIONS, NUM_CLASSES
+from kemotion.engine.training import train
 from kemotion.lit.onestage import NO_FACE, EmotionDetector, most_confident_emotion
-from kemotion.training import train
 from tests.conftest import TINY_DATA, compose_config
 
 SIZE = 64

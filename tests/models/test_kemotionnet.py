@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from kemotion.emotions import NUM_CLASSES
+from kemotion.core.emotions import NUM_CLASSES
 from kemotion.models.kemotionnet import BasicBlock, KEmotionNet, kemotionnet
 
 PAPER_WEIGHTED_LAYERS = 54  # paper §3.4

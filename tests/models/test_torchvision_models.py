@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision.models._api
 
-from kemotion.emotions import NUM_CLASSES
+from kemotion.core.emotions import NUM_CLASSES
 from kemotion.models.resnet import resnet18
 from kemotion.models.vgg import vgg19
 

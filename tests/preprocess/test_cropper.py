@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from kemotion.config import config_file, options
-from kemotion.keys import cropper_key
+from kemotion.core.config import config_file, options
+from kemotion.core.keys import cropper_key
 from kemotion.preprocess.cropper import Cropper, SourceImage, build_cropper, cropper_class
 from kemotion.preprocess.resize import ResizeCropper
 from kemotion.preprocess.stored import as_stored

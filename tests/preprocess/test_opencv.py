@@ -9,8 +9,8 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
+from kemotion.core.keys import cropper_key
 from kemotion.data.synthetic.face import NEUTRAL, Pose, draw_person, sample_appearance
-from kemotion.keys import cropper_key
 from kemotion.preprocess.face_crop import NoFaceFound, crop_square, square_around
 from kemotion.preprocess.opencv import OpenCVCropper
 from kemotion.preprocess.resize import ResizeCropper

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kemotion.keys import cropper_key
+from kemotion.core.keys import cropper_key
 from kemotion.preprocess.resize import PAD_GREY, ResizeCropper, letterbox
 
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import kemotion.preprocess.yolo as yolo
-from kemotion.keys import cropper_key
+from kemotion.core.keys import cropper_key
 from kemotion.preprocess.detector_runtime import TorchDetector
 from kemotion.preprocess.face_crop import crop_square, square_around
 from kemotion.preprocess.yolo import YoloCropper

@@ -14,7 +14,7 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
-from kemotion.config import CONFIG_PACKAGE
+from kemotion.core.config import CONFIG_PACKAGE
 from kemotion.export import export
 from kemotion.inference.exporter import export_run
 from kemotion.inference.onnx import CLASSIFIER_FILE, DETECTOR_FILE, PIPELINE_FILE

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from kemotion import EmotionPipeline
+from kemotion.engine.runs import STARTED
 from kemotion.inference.exporter import export_run
 from kemotion.preprocess.yolo import file_sha256
-from kemotion.runs import STARTED
 from tests.inference.conftest import recorded_run
 from tests.security.conftest import Payload, hostile_pickle
 

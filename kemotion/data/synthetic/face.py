@@ -12,7 +12,7 @@ from dataclasses import astuple, dataclass, replace
 import cv2
 import numpy as np
 
-from kemotion.emotions import EMOTIONS, Emotion
+from kemotion.core.emotions import EMOTIONS, Emotion
 
 Box = tuple[float, float, float, float]  # min_x, min_y, max_x, max_y in pixels of the upright image
 BGR = tuple[int, int, int]

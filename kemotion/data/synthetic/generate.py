@@ -18,6 +18,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from kemotion.core.emotions import EMOTIONS, NUM_CLASSES, UNKNOWN_ANSWER
+from kemotion.core.keys import short_hash
+from kemotion.core.parallel import process_map
 from kemotion.data.synthetic.face import (
     Appearance,
     Box,
@@ -28,9 +31,6 @@ from kemotion.data.synthetic.face import (
 )
 from kemotion.data.synthetic.scene import BACKGROUNDS, compose_scene
 from kemotion.data.synthetic.staging import generate_once
-from kemotion.emotions import EMOTIONS, NUM_CLASSES, UNKNOWN_ANSWER
-from kemotion.keys import short_hash
-from kemotion.parallel import process_map
 
 log = logging.getLogger(__name__)
 

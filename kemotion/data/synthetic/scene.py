@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from kemotion.core.emotions import EMOTIONS, Emotion
 from kemotion.data.synthetic.face import (
     BGR,
     Appearance,
@@ -22,7 +23,6 @@ from kemotion.data.synthetic.face import (
     sample_appearance,
     sample_expression,
 )
-from kemotion.emotions import EMOTIONS, Emotion
 
 
 @dataclass(frozen=True)

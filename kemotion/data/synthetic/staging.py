@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kemotion.io import atomic_write, build_once
+from kemotion.core.io import atomic_write, build_once
 
 log = logging.getLogger(__name__)
 

@@ -18,14 +18,14 @@ import cv2
 import numpy as np
 from scipy.io import savemat
 
+from kemotion.core.emotions import EMOTIONS
+from kemotion.core.keys import short_hash
+from kemotion.core.parallel import process_map
 from kemotion.data.synthetic.face import Pose, face_box, sample_appearance, sample_expression
 from kemotion.data.synthetic.scene import BACKGROUNDS, _apply_camera, _draw_distractor, _footprint, _inside, _overlap
 from kemotion.data.synthetic.scene import draw_background as draw_scene_background
 from kemotion.data.synthetic.staging import generate_once
 from kemotion.data.widerface import ANNOTATIONS, GROUND_TRUTH, SPLIT_FOLDERS, SUBSETS
-from kemotion.emotions import EMOTIONS
-from kemotion.keys import short_hash
-from kemotion.parallel import process_map
 
 GENERATOR_VERSION = 1
 EVENTS = ("0--Parade", "12--Group", "61--Street_Battle")

@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 class PrepareCaches(Callback):
     def on_multirun_start(self, config: DictConfig, config_name: str | None = None, **kwargs: Any) -> None:
-        from kemotion import detector_stage
-        from kemotion.training import data_config
+        from kemotion.engine import detector_stage
+        from kemotion.engine.training import data_config
 
         jobs = sweep_jobs(config)
         prepared: set[str] = set()

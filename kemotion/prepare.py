@@ -1,4 +1,4 @@
-"""python -m kemotion.preprocess [preprocess=yolo preprocess.checkpoint=CKPT] [data=...]: build a crop cache now.
+"""python -m kemotion.prepare [preprocess=yolo preprocess.checkpoint=CKPT] [data=...]: build a crop cache now.
 
 The same cache a training run's DataModule builds in `prepare_data` (what is already there is reused), made up
 front, for instance before a sweep whose runs all read it.
@@ -13,15 +13,16 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from kemotion import detector_stage
-from kemotion.config import CONFIG_NAME, CONFIG_PATH, validate
+from kemotion.core.config import CONFIG_NAME, CONFIG_PATH, validate
 from kemotion.datamodules.classification import ClassificationDataModule
-from kemotion.training import data_config
+from kemotion.engine import detector_stage
+from kemotion.engine.training import data_config
 
 
-def preprocess(cfg: DictConfig) -> pd.DataFrame:
+def prepare(cfg: DictConfig) -> pd.DataFrame:
     """Build (or reuse) the crops of the configured data × preprocess; print where they are; return their table.
-    `preprocess=yolo` without a checkpoint first gets kemotion's own face detector (`kemotion.detector_stage`)."""
+    `preprocess=yolo` without a checkpoint first gets kemotion's own face detector
+    (`kemotion.engine.detector_stage`)."""
     validate(cfg)
     datamodule: ClassificationDataModule = instantiate(data_config(cfg, detector_stage.run(cfg)))
     datamodule.prepare_data()
@@ -33,7 +34,7 @@ def preprocess(cfg: DictConfig) -> pd.DataFrame:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> None:
-    preprocess(cfg)
+    prepare(cfg)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 Four things are keyed: a manifest (the dataset's relative file index and the selection, `kemotion.data.manifest`), a
 crop cache (the cropper's parameters, `cropper_key`), a face detector (the settings of its training run,
-`kemotion.detector_stage`) and a run folder (the settings of the run, `kemotion.runs`). A setting that changes how a
-step runs but never what it makes — a worker or thread count, a progress bar, where logs go — is in none of them
-(`RUNTIME_SETTINGS`), so changing it reuses every cache and lets a sweep resume its own folders.
+`kemotion.engine.detector_stage`) and a run folder (the settings of the run, `kemotion.engine.runs`). A setting that
+changes how a step runs but never what it makes — a worker or thread count, a progress bar, where logs go — is in none
+of them (`RUNTIME_SETTINGS`), so changing it reuses every cache and lets a sweep resume its own folders.
 """
 
 from __future__ import annotations

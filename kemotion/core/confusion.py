@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
 
-from kemotion.emotions import EMOTIONS  # noqa: E402
+from kemotion.core.emotions import EMOTIONS  # noqa: E402
 
 HANGUL_FONT = plt.rcParams["font.family"]  # NanumGothic, as koreanize-matplotlib set it
 

@@ -32,10 +32,10 @@ from filelock import FileLock, Timeout
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from kemotion.core.emotions import ENGLISH_NAMES
+from kemotion.core.io import atomic_write
+from kemotion.core.keys import file_sha256, settings_key
 from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from kemotion.emotions import ENGLISH_NAMES
-from kemotion.io import atomic_write
-from kemotion.keys import file_sha256, settings_key
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The configs ship inside the package (`kemotion/conf/`, also reachable as the top-level `conf/` link in a clone), so an
 installed kemotion (a wheel, `pip install git+...`) composes the same configs as a clone. Hydra finds them as the
 package `pkg://kemotion.conf`; code that reads a file directly uses `CONFIG_DIR`. `validate` checks a composed config's
-numbers before anything runs (the entry points call it through `kemotion.training.train` and `preprocess`).
+numbers before anything runs (the entry points call it through `kemotion.engine.training.train` and `preprocess`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 CONFIG_PACKAGE = "kemotion.conf"
 CONFIG_PATH = f"pkg://{CONFIG_PACKAGE}"  # for @hydra.main
 CONFIG_NAME = "train"
-CONFIG_DIR = Path(__file__).resolve().parent / "conf"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 # Counts and sizes a run needs: key → (smallest value that can work, what the value is). A key a config does not

@@ -1,8 +1,8 @@
 """A classical Table 5 cell (`model=hog_svm`): fitted on the same crop cache and split as the deep cells, with no
 Lightning trainer, and recorded the same way, so `python -m kemotion.report` puts it in the same table.
 
-`kemotion.training` hands a run here when its `module` is a classical model rather than a LightningModule. The run
-folder gets what a deep cell's does: `run.json` when it starts, `confusion_matrix_test.{csv,png}`, the fitted model
+`kemotion.engine.training` hands a run here when its `module` is a classical model rather than a LightningModule. The
+run folder gets what a deep cell's does: `run.json` when it starts, `confusion_matrix_test.{csv,png}`, the fitted model
 (`checkpoints/hog_svm.npz`, the run's best checkpoint) and `result.json` with `val/acc_best`, `test/acc`,
 `test/acc_macro` and `test/acc_<class>`; `validation.csv` lists the C grid's validation accuracies.
 """
@@ -17,8 +17,8 @@ import pandas as pd
 import torch
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
 
-from kemotion.confusion import confusion_frame, save_confusion
-from kemotion.emotions import EMOTIONS, NUM_CLASSES
+from kemotion.core.confusion import confusion_frame, save_confusion
+from kemotion.core.emotions import EMOTIONS, NUM_CLASSES
 from kemotion.models.hog_svm import HogSvm
 from kemotion.preprocess.cache import read_crop
 

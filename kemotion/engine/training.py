@@ -1,12 +1,12 @@
 """A run: from a composed config, build data, model and trainer, fit, test the best checkpoint, and record it.
 
 `train(cfg)` is what `python -m kemotion.train` runs for each job (after the face-detector stage,
-`kemotion.detector_stage`, which hands it the detector a YOLO crop needs), and what that stage runs to train the
+`kemotion.engine.detector_stage`, which hands it the detector a YOLO crop needs), and what that stage runs to train the
 detector. Everything it builds
 comes from the config through Hydra's `instantiate`: `datamodule` and `module` name what the run fits (the
 classifier by default, the face detector with +experiment=face_detector); the logic lives in the modules it calls, and
 each LightningModule prints its own test summary. A classical cell (`model=hog_svm`) is fitted without a trainer or
-logger (`kemotion.classical`) and recorded in its run folder the same way.
+logger (`kemotion.engine.classical`) and recorded in its run folder the same way.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from kemotion import classical
-from kemotion.config import validate
-from kemotion.runs import LOCK, RunFolder, pipeline_record
+from kemotion.core.config import validate
+from kemotion.engine import classical
+from kemotion.engine.runs import LOCK, RunFolder, pipeline_record
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig, face_detector: Path | None = None) -> tuple[dict[str, float], str | None]:
     """Fit and/or test as `cfg` says; return the logged metrics (`val/acc_best`, `test/acc`, …) and the best
     checkpoint (with `train=false`, the `ckpt_path` it tested). `face_detector`: the checkpoint the detector stage
-    made for a cropper that leaves it to kemotion (`kemotion.detector_stage.run`); the config is not changed. A run
-    whose folder says it finished is not run again, one that was killed resumes from its last checkpoint, and one
-    whose folder another process is running is skipped (`kemotion.runs`).
+    made for a cropper that leaves it to kemotion (`kemotion.engine.detector_stage.run`); the config is not changed. A
+    run whose folder says it finished is not run again, one that was killed resumes from its last checkpoint, and one
+    whose folder another process is running is skipped (`kemotion.engine.runs`).
     A count or size that cannot work is a ValueError naming its key, before anything runs (`config.validate`)."""
     validate(cfg)
     tested = _checkpoint_to_test(cfg)

@@ -1,4 +1,4 @@
-"""python -m kemotion.data.inspect [data=aihub data.source.root=PATH]: the manifest's summary and skip report.
+"""python -m kemotion.inspect [data=aihub data.source.root=PATH]: the manifest's summary and skip report.
 
 Builds (or reuses) the same manifest a training run would, prints its counts per class × split × agreement and
 what was skipped, with a few examples of each reason.
@@ -13,7 +13,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from kemotion.config import CONFIG_NAME, CONFIG_PATH
+from kemotion.core.config import CONFIG_NAME, CONFIG_PATH
 from kemotion.data.manifest import Manifest, load_or_build
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,8 @@
 A cropper that needs a face detector (`needs_face_detector`, `preprocess=yolo`) and names none (`checkpoint: null`)
 gets kemotion's own: what `+experiment=face_detector` trains, on the run's dataset and `detector` config. The entry
 points (`kemotion.train`, `kemotion.preprocess`, the sweep's cache callback) ask for it before the run starts
-(`run`), and hand the checkpoint to the run beside its config (`kemotion.training.train(cfg, face_detector=...)`):
-the run's config stays what was composed, and its folder's key with it.
+(`run`), and hand the checkpoint to the run beside its config (`kemotion.engine.training.train(cfg,
+face_detector=...)`): the run's config stays what was composed, and its folder's key with it.
 
 The detector is trained once, into `face_detector_path(cfg)` —
 `<cache>/detectors/<manifest key>/<detector>-<config hash>/face_detector.ckpt` — and every later run with the same
@@ -31,12 +31,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from kemotion.config import config_file
+from kemotion.core.config import config_file
+from kemotion.core.io import atomic_write, build_once
+from kemotion.core.keys import settings_key
 from kemotion.data.manifest import load_or_build
-from kemotion.io import atomic_write, build_once
-from kemotion.keys import settings_key
+from kemotion.engine.training import train
 from kemotion.preprocess.cropper import cropper_class
-from kemotion.training import train
 
 log = logging.getLogger(__name__)
 
