@@ -1,13 +1,18 @@
-"""Load weights into a model from whatever file holds them, keeping only tensors that fit.
+"""Load weights into a model from whatever file holds them, keeping only tensors that fit: kemotion's one loader.
 
-One loader for every builder's `checkpoint=` argument. It accepts
+`load_weights(model, path)` serves every builder's `checkpoint=` and `pretrained=` argument. By itself it reads
 - a plain state_dict (`torch.save(model.state_dict(), path)`),
 - a Lightning `.ckpt` (`{"state_dict": {"net.layer1...": ...}, "hyper_parameters": ...}`) or any dict with a
   `"model"` / `"model_state_dict"` / `"ema"` entry, holding tensors or a pickled module (ultralytics' `.pt`: the
   model under "model", or, mid-training, `"model": None` and the EMA model under "ema"); leading `net.`,
   `model.`, `module.` (DataParallel) and `_orig_mod.` (torch.compile) prefixes are stripped where that makes a key
   match,
-- torchvision ImageNet weights for vgg19 / resnet18, whose 1000-class head does not fit a 7-class model.
+- torchvision ImageNet weights for vgg19 / resnet18 / mobilenet_v2, whose 1000-class head does not fit a 7-class
+  model.
+Weights of another architecture or format come through a `WeightAdapter` the caller passes (timm's `filter_fn` with
+the reader its format needs): it reads the file and renames its tensors into the model's names, and the loader does
+the rest. Adapters live with the model family they feed: `kemotionnet.RESNET18_IMAGENET` (ResNet18's ImageNet file
+into K-EmotionNet), `yolo_facev2_weights.ORIGINAL_RELEASE` (the YOLO-FaceV2 release, read without running its pickle).
 
 Tensors are copied when name AND shape match; the rest are reported in a `LoadResult` and logged.
 """
@@ -17,7 +22,7 @@ from __future__ import annotations
 import logging
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,73 +41,98 @@ _NAMES_SHOWN = 5  # how many tensor names a log line or error lists before "…"
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What `load_weights` did: names are the model's (after prefix stripping) unless said otherwise."""
+    """What `load_weights` did: names are the model's (after prefix stripping or an adapter's renaming) unless said
+    otherwise."""
 
     path: Path
+    source: str | None  # the adapter's account of the file (`WeightAdapter.source`); None for kemotion's own formats
     loaded: tuple[str, ...]
     skipped_shape: tuple[str, ...]  # in the file and the model, but of another shape (e.g. a 1000-class head)
     missing: tuple[str, ...]  # in the model, absent from the file: loaded + skipped_shape + missing = model
-    unexpected: tuple[str, ...]  # file keys (as stored) that name nothing in the model
+    unexpected: tuple[str, ...]  # file keys (as stored, or as the adapter renamed them) that name nothing in the model
+    not_transferable: tuple[str, ...]  # file keys (as stored) the adapter left out: no place in this model
 
     def __str__(self) -> str:
+        source = f" ({self.source})" if self.source else ""
+        dropped = (f", {len(self.not_transferable)} not transferable {_short(self.not_transferable)}"
+                   if self.not_transferable else "")
         return (
-            f"{self.path}: loaded {len(self.loaded)} tensors, skipped {len(self.skipped_shape)} for shape "
+            f"{self.path}{source}: loaded {len(self.loaded)} tensors, skipped {len(self.skipped_shape)} for shape "
             f"mismatch {_short(self.skipped_shape)}, {len(self.missing)} missing {_short(self.missing)}, "
-            f"{len(self.unexpected)} unexpected {_short(self.unexpected)}"
+            f"{len(self.unexpected)} unexpected {_short(self.unexpected)}{dropped}"
         )
 
 
-def load_weights(model: nn.Module, path: str | Path, trust_checkpoint: bool = False) -> LoadResult:
+@dataclass(frozen=True)
+class WeightAdapter:
+    """A file of another architecture or format, as `load_weights` takes it: `read` gives its tensors by its own
+    names (safely: tensors only, never code), `rename` those that have a place in `model` under the model's names,
+    with the file names of those that have none (reported as not transferable). Whatever of the model the file does
+    not cover keeps its initialisation, as expected of a start from another architecture: logged at INFO."""
+
+    source: str  # what the log calls the file, e.g. "the original YOLO-FaceV2 release"
+    read: Callable[[Path, bool], dict[str, torch.Tensor]]  # (path, trust_checkpoint) → the file's tensors
+    rename: Callable[[dict[str, torch.Tensor], nn.Module], tuple[dict[str, torch.Tensor], tuple[str, ...]]]
+
+
+def load_weights(
+    model: nn.Module, path: str | Path, *, adapter: WeightAdapter | None = None, trust_checkpoint: bool = False,
+) -> LoadResult:
     """Copy the tensors of `path` that match `model` by name and shape into it; report the rest.
 
-    The file is loaded with `weights_only=True`; one that pickles Python objects needs `trust_checkpoint=True`.
+    The file is read by `adapter` when given (then renamed by it), else with `weights_only=True` (`read_tensors`);
+    one that pickles Python objects needs `trust_checkpoint=True`.
     Raises FileNotFoundError naming `path` when it does not exist, and ValueError naming it when it holds no
     tensor dict, when no weight fits the model, or when more tensors differ in shape than fit (a checkpoint of
-    another width or layout, where only shape-free tensors such as BN step counters would "load").
-    Logs the counts at INFO, or at WARNING when some model tensors were absent from the file.
+    another width, layout or scale, where only shape-free tensors such as BN step counters would "load"); from an
+    adapter, tensors it renamed for no tensor of the model count as misfits too.
+    Logs the counts at INFO, or at WARNING when some model tensors were absent from a file of kemotion's own formats.
     """
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    source = _state_dict_of(load_checkpoint(path, trust_checkpoint), path)
+    if adapter is None:
+        source, not_transferable, named = read_tensors(path, trust_checkpoint), (), str(path)
+    else:
+        source, not_transferable = adapter.rename(adapter.read(path, trust_checkpoint), model)
+        named = f"{path} ({adapter.source})"
     target = model.state_dict()
-
-    matched: dict[str, torch.Tensor] = {}
-    skipped_shape: list[str] = []
-    unexpected: list[str] = []
-    for key, tensor in source.items():
-        name = _model_name(key, target)
-        if name is None or name in matched or name in skipped_shape:
-            unexpected.append(key)
-        elif tensor.shape != target[name].shape:
-            skipped_shape.append(name)
-        else:
-            matched[name] = tensor
+    matched, skipped_shape, unexpected = _match(source, target)
 
     # BN's integer step counters (and a head bias of the same class count) fit any width: they don't count.
     weights = [name for name, tensor in matched.items() if tensor.is_floating_point()]
     if not weights:
         raise ValueError(
-            f"{path} holds nothing loadable into {type(model).__name__}: none of its {len(source)} tensors "
+            f"{named} holds nothing loadable into {type(model).__name__}: none of its {len(source)} tensors "
             f"match by name and shape ({len(skipped_shape)} match by name only {_short(skipped_shape)}; "
             f"file keys {_short(list(source))}, model keys {_short(list(target))})"
         )
-    if len(skipped_shape) > len(weights):
+    # An adapter gives the model's names: one the model lacks was renamed for a layer of another layout, a misfit too.
+    nowhere = unexpected if adapter is not None else []
+    if len(skipped_shape) + len(nowhere) > len(weights):
+        renamed = f" and {len(nowhere)} renamed for no tensor of it {_short(nowhere)}" if nowhere else ""
         raise ValueError(
-            f"{path} does not fit {type(model).__name__}: {len(skipped_shape)} of its tensors match by name "
-            f"but differ in shape {_short(skipped_shape)}, only {len(weights)} fit — another width or "
-            "stage layout?"
+            f"{named} does not fit {type(model).__name__}: {len(skipped_shape)} of its tensors match by name "
+            f"but differ in shape {_short(skipped_shape)}{renamed}, only {len(weights)} fit — another width, "
+            "stage layout or scale?"
         )
     model.load_state_dict(matched, strict=False)
     result = LoadResult(
         path=path,
+        source=adapter.source if adapter is not None else None,
         loaded=tuple(matched),
         skipped_shape=tuple(skipped_shape),
         missing=tuple(name for name in target if name not in matched and name not in skipped_shape),
         unexpected=tuple(unexpected),
+        not_transferable=tuple(not_transferable),
     )
-    log.log(logging.WARNING if result.missing else logging.INFO, "%s", result)
+    log.log(logging.WARNING if result.missing and adapter is None else logging.INFO, "%s", result)
     return result
+
+
+def read_tensors(path: Path, trust_checkpoint: bool = False) -> dict[str, torch.Tensor]:
+    """The name → tensor mapping of a state dict or checkpoint file, as `load_checkpoint` reads it safely."""
+    return _state_dict_of(load_checkpoint(path, trust_checkpoint), path)
 
 
 def load_checkpoint(path: Path, trust_checkpoint: bool = False) -> object:
@@ -146,6 +176,25 @@ def _state_dict_of(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
     if not tensors:
         raise ValueError(f"{path} holds no tensors (top-level keys {_short(list(checkpoint))})")
     return tensors
+
+
+def _match(
+    source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
+    """The file's tensors that fit the model by name and shape (under the model's names), the model names whose
+    tensor has another shape, and the file keys that name nothing in the model (or a tensor already taken)."""
+    matched: dict[str, torch.Tensor] = {}
+    skipped_shape: list[str] = []
+    unexpected: list[str] = []
+    for key, tensor in source.items():
+        name = _model_name(key, target)
+        if name is None or name in matched or name in skipped_shape:
+            unexpected.append(key)
+        elif tensor.shape != target[name].shape:
+            skipped_shape.append(name)
+        else:
+            matched[name] = tensor
+    return matched, skipped_shape, unexpected
 
 
 def _model_name(key: str, target: Mapping[str, torch.Tensor]) -> str | None:

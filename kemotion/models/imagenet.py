@@ -5,7 +5,9 @@ From scratch is the wrong start for small data (issue 14: K-EmotionNet from scra
 architecture's torchvision weights enum, e.g. `IMAGENET1K_V2`) gives ResNet18, VGG19 and MobileNetV2 torchvision's
 ImageNet weights, and K-EmotionNet those of ResNet18 wherever its layers match (its stem BN and the first two blocks of
 each stage; its 3×3 stem conv and its head do not fit, and keep their initialisation). `imagenet` is the
-`IMAGENET1K_V1` member of each: the one file of each a weights package ships (below).
+`IMAGENET1K_V1` member of each: the one file of each a weights package ships (below). This module finds the file;
+the builders load it with `kemotion.models.checkpoint.load_weights`, K-EmotionNet through its adapter
+(`kemotion.models.kemotionnet.RESNET18_IMAGENET`).
 
 The file is looked up, in this order, in
 1. the torch hub cache (`$TORCH_HOME/hub/checkpoints/`, torchvision's own cache),
@@ -28,10 +30,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
-from torch import nn
 from torchvision.models import get_weight
-
-from kemotion.models.checkpoint import load_weights
 
 log = logging.getLogger(__name__)
 
@@ -92,46 +91,6 @@ def checked(path: Path, place: Path) -> Path:
         raise ValueError(f"{path} is altered or incomplete: its SHA-256 is {measured}, torchvision's file has "
                          f"{expected}; delete it and place the original file at {place}")
     return path
-
-
-def load_imagenet(model: nn.Module, architecture: str, pretrained: str = IMAGENET) -> None:
-    """torchvision's ImageNet weights of `architecture` into `model` (the same architecture), by name and shape."""
-    load_weights(model, weights_file(architecture, pretrained))
-
-
-def resnet18_into_kemotionnet(model: nn.Module, pretrained: str = IMAGENET) -> tuple[list[str], list[str]]:
-    """ResNet18's ImageNet weights into K-EmotionNet by name and shape: `bn1` → `stem.1`, `layer{i}.{j}` →
-    `stages.{i-1}.{j}` (its `downsample` → `shortcut`). Returns (loaded, skipped for shape) K-EmotionNet names."""
-    path = weights_file("resnet18", pretrained)
-    source = torch.load(path, map_location="cpu", weights_only=True)
-    target = model.state_dict()
-    loaded, skipped = {}, []
-    for name, tensor in source.items():
-        mapped = _kemotionnet_name(name)
-        if mapped not in target:
-            continue
-        if target[mapped].shape == tensor.shape:
-            loaded[mapped] = tensor
-        else:
-            skipped.append(mapped)
-    model.load_state_dict(loaded, strict=False)
-    log.info("%s into K-EmotionNet: loaded %d of its %d tensors (the stem BN and the first two blocks of each stage); "
-             "%d skipped for shape (%s); %d K-EmotionNet tensors keep their initialisation", path, len(loaded),
-             len(target), len(skipped), ", ".join(skipped[:4]), len(target) - len(loaded))
-    return list(loaded), skipped
-
-
-def _kemotionnet_name(name: str) -> str:
-    if name.startswith("conv1."):
-        return "stem.0." + name.removeprefix("conv1.")
-    if name.startswith("bn1."):
-        return "stem.1." + name.removeprefix("bn1.")
-    if name.startswith("fc."):
-        return "head." + name.removeprefix("fc.")
-    if name.startswith("layer"):
-        stage, rest = name.removeprefix("layer").split(".", 1)
-        return f"stages.{int(stage) - 1}.{rest.replace('downsample.', 'shortcut.')}"
-    return name
 
 
 def _packaged(name: str) -> Path | None:

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from kemotion.core.emotions import NUM_CLASSES
-from kemotion.models.checkpoint import load_weights
-from kemotion.models.imagenet import resnet18_into_kemotionnet
+from kemotion.models.checkpoint import WeightAdapter, load_weights, read_tensors
+from kemotion.models.imagenet import weights_file
 
 PAPER_STAGES: tuple[int, ...] = (3, 4, 16, 3)  # blocks per stage → 54 weighted layers (paper §3.4)
 STAGE_WIDTH_MULTIPLIERS: tuple[int, ...] = (1, 2, 4, 8)  # stage widths = width × these, as in ResNet
@@ -135,10 +135,38 @@ def kemotionnet(
     pretrained: str | None = None,
 ) -> nn.Module:
     """K-EmotionNet (54 weighted layers with the default stages); `pretrained="imagenet"` starts its matching stem
-    BN and first blocks from ResNet18's ImageNet weights (kemotion.models.imagenet), then `checkpoint` loads."""
+    BN and first blocks from ResNet18's ImageNet weights (the file kemotion.models.imagenet finds, through the
+    `RESNET18_IMAGENET` adapter below), then `checkpoint` loads."""
     model = KEmotionNet(num_classes, tuple(stages), width, in_channels, dropout)
     if pretrained is not None:
-        resnet18_into_kemotionnet(model, pretrained)
+        load_weights(model, weights_file("resnet18", pretrained), adapter=RESNET18_IMAGENET)
     if checkpoint is not None:
         load_weights(model, checkpoint)
     return model
+
+
+def resnet18_names(tensors: dict[str, torch.Tensor], model: nn.Module) -> tuple[dict[str, torch.Tensor], tuple[()]]:
+    """torchvision ResNet18's tensors under K-EmotionNet's names: `conv1` → `stem.0`, `bn1` → `stem.1`, `fc` →
+    `head`, `layer{i}.{j}` → `stages.{i-1}.{j}` (its `downsample` → `shortcut`). Each has a place by name in the
+    paper's stages (a stage of one block lacks the second: reported unexpected); the loader keeps those whose shapes
+    fit (not the 7×7 stem conv, nor the 1000-class head)."""
+    return {_kemotionnet_name(name): tensor for name, tensor in tensors.items()}, ()
+
+
+def _kemotionnet_name(name: str) -> str:
+    if name.startswith("conv1."):
+        return "stem.0." + name.removeprefix("conv1.")
+    if name.startswith("bn1."):
+        return "stem.1." + name.removeprefix("bn1.")
+    if name.startswith("fc."):
+        return "head." + name.removeprefix("fc.")
+    if name.startswith("layer"):
+        stage, rest = name.removeprefix("layer").split(".", 1)
+        return f"stages.{int(stage) - 1}.{rest.replace('downsample.', 'shortcut.')}"
+    return name
+
+
+# ResNet18's ImageNet file (kemotion.models.imagenet finds it) as a start: the stem BN and the first two blocks of
+# each stage fit; the deeper blocks, the 3×3 stem conv and the head keep their initialisation.
+RESNET18_IMAGENET = WeightAdapter("ResNet18's ImageNet weights into K-EmotionNet", read=read_tensors,
+                                  rename=resnet18_names)

@@ -13,7 +13,7 @@ from torchvision.models import mobilenet_v2 as torchvision_mobilenet_v2
 
 from kemotion.core.emotions import NUM_CLASSES
 from kemotion.models.checkpoint import load_weights
-from kemotion.models.imagenet import load_imagenet
+from kemotion.models.imagenet import weights_file
 
 CLASSIFIER_DROPOUT = 0.2  # torchvision's (and the MobileNetV2 paper's) dropout before the head
 
@@ -26,7 +26,7 @@ def mobilenet_v2(
     then `checkpoint`; (B, 3, H, W), H, W ≥ 32 → (B, num_classes) logits."""
     model = torchvision_mobilenet_v2(weights=None, num_classes=num_classes, dropout=dropout)
     if pretrained is not None:
-        load_imagenet(model, "mobilenet_v2", pretrained)
+        load_weights(model, weights_file("mobilenet_v2", pretrained))
     if checkpoint is not None:
         load_weights(model, checkpoint)
     return model

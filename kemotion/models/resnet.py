@@ -12,7 +12,7 @@ from torchvision.models import resnet18 as torchvision_resnet18
 
 from kemotion.core.emotions import NUM_CLASSES
 from kemotion.models.checkpoint import load_weights
-from kemotion.models.imagenet import load_imagenet
+from kemotion.models.imagenet import weights_file
 
 
 def resnet18(num_classes: int = NUM_CLASSES, checkpoint: str | None = None, pretrained: str | None = None) -> nn.Module:
@@ -20,7 +20,7 @@ def resnet18(num_classes: int = NUM_CLASSES, checkpoint: str | None = None, pret
     hub cache: kemotion.models.imagenet), then `checkpoint`; (B, 3, H, W), H, W ≥ 32 → (B, num_classes) logits."""
     model = torchvision_resnet18(weights=None, num_classes=num_classes)
     if pretrained is not None:
-        load_imagenet(model, "resnet18", pretrained)
+        load_weights(model, weights_file("resnet18", pretrained))
     if checkpoint is not None:
         load_weights(model, checkpoint)
     return model

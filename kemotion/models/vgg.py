@@ -12,7 +12,7 @@ from torchvision.models import vgg19 as torchvision_vgg19
 
 from kemotion.core.emotions import NUM_CLASSES
 from kemotion.models.checkpoint import load_weights
-from kemotion.models.imagenet import load_imagenet
+from kemotion.models.imagenet import weights_file
 
 CLASSIFIER_DROPOUT = 0.5  # torchvision's (and the original VGG's) dropout in the two 4096-wide layers
 
@@ -25,7 +25,7 @@ def vgg19(
     cache: kemotion.models.imagenet), then `checkpoint`; (B, 3, H, W), H, W ≥ 32 → (B, num_classes) logits."""
     model = torchvision_vgg19(weights=None, num_classes=num_classes, dropout=dropout)
     if pretrained is not None:
-        load_imagenet(model, "vgg19", pretrained)
+        load_weights(model, weights_file("vgg19", pretrained))
     if checkpoint is not None:
         load_weights(model, checkpoint)
     return model

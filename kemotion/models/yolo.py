@@ -8,7 +8,8 @@
 `checkpoint` is matched by name and shape (`kemotion.models.checkpoint.load_weights`): a state_dict, a Lightning
 checkpoint, or, with `trust_checkpoint=True`, an ultralytics `.pt` (its pickled model under "model", or "ema"
 mid-training; unpickling it runs code, so it is never done unasked); the original YOLO-FaceV2 release is recognised
-and mapped by layer index and shape (`kemotion.models.yolo_facev2_weights`, tensors only, no code run).
+and loaded through its adapter, by layer index and shape (`kemotion.models.yolo_facev2_weights`, tensors only, no
+code run).
 Every model dict, from a YAML file or a checkpoint, passes `kemotion.models.yolo_architecture.check_architecture`
 before ultralytics' parser (which evaluates some of its strings) sees it.
 
@@ -30,7 +31,7 @@ from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 from kemotion.models import yolo_facev2
 from kemotion.models.checkpoint import load_checkpoint, load_weights
 from kemotion.models.yolo_architecture import check_architecture
-from kemotion.models.yolo_facev2_weights import is_original_checkpoint, load_original_weights
+from kemotion.models.yolo_facev2_weights import ORIGINAL_RELEASE, is_original_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,9 @@ def build_detector(
     cfg = yolo_facev2.resolve_rows(architecture_config(architecture, scale))
     model = DetectionModel(cfg, ch=INPUT_CHANNELS, nc=num_classes, verbose=False)
     model.args = get_cfg()
-    if checkpoint is not None and is_original_checkpoint(checkpoint):
-        load_original_weights(model, checkpoint)  # the YOLO-FaceV2 release: by layer index and shape
-    elif checkpoint is not None:
-        load_weights(model, checkpoint, trust_checkpoint)
+    if checkpoint is not None:
+        adapter = ORIGINAL_RELEASE if is_original_checkpoint(checkpoint) else None  # the release: by layer index
+        load_weights(model, checkpoint, adapter=adapter, trust_checkpoint=trust_checkpoint)
     return model
 
 

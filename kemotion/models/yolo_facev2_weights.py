@@ -19,24 +19,24 @@ Mapping into `kemotion/models/architectures/yolo-facev2.yaml`, whose rows are th
 - MultiSEAM's `DCovN{k}` sequentials and `fc` → `heads.{k}` (flattened) and `gate_mlp.fc`;
 - the Detect layer (anchor-based, RetinaFace anchors) does not fit ultralytics' anchor-free head: not transferable,
   reported, and left at its initialisation.
-Every mapped tensor is then copied when its shape matches; the counts are logged and returned.
+`ORIGINAL_RELEASE` is this reader and this renaming as an adapter of kemotion's one loader:
+`load_weights(model, path, adapter=ORIGINAL_RELEASE)` copies every mapped tensor whose shape matches, and logs and
+returns the counts.
 """
 
 from __future__ import annotations
 
-import logging
 import pickle
 import pickletools
 import re
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 from torch import nn
 
-log = logging.getLogger(__name__)
+from kemotion.models.checkpoint import WeightAdapter
 
 ORIGINAL_MODEL_CLASS = ("models.yolo", "Model")  # the class the release's pickle names for its model
 ZIP_MAGIC = b"PK\x03\x04"  # a zip's local file header: how torch.load tells its zip format from the legacy one
@@ -58,20 +58,6 @@ RENAMES = [  # (pattern on the part after "model.<i>.", replacement), first matc
     (r"^DCovN(\d)\.3\.3\.", r"heads.\1.6."),  # its BN
     (r"^fc\.", r"gate_mlp.fc."),
 ]
-
-
-@dataclass(frozen=True)
-class TransferReport:
-    path: Path
-    loaded: tuple[str, ...]  # kemotion names
-    skipped_shape: tuple[str, ...]  # original names whose mapped tensor has another shape (another scale?)
-    not_transferable: tuple[str, ...]  # the anchor head's tensors (original names)
-    missing: tuple[str, ...]  # kemotion tensors nothing was loaded into (the anchor-free head among them)
-
-    def __str__(self) -> str:
-        return (f"{self.path}: loaded {len(self.loaded)} tensors of the original YOLO-FaceV2 into the backbone and "
-                f"neck; {len(self.not_transferable)} of its anchor head not transferable; {len(self.skipped_shape)} "
-                f"skipped for shape; {len(self.missing)} kemotion tensors keep their initialisation")
 
 
 def is_original_checkpoint(path: str | Path) -> bool:
@@ -133,14 +119,14 @@ def read_original_state(path: str | Path) -> dict[str, torch.Tensor]:
     return {name: tensor.float() for name, tensor in _tensors(model, "")}
 
 
-def load_original_weights(model: nn.Module, path: str | Path) -> TransferReport:
-    """Copy the release's backbone and neck into kemotion's YOLO-FaceV2 `model` (same scale), by layer index and
-    shape; log and return what loaded. ValueError when nothing fits (another architecture or scale)."""
-    path = Path(path)
-    source = read_original_state(path)
-    target = model.state_dict()
-    head = len(getattr(model, "yaml", {}).get("backbone", [])) + len(getattr(model, "yaml", {}).get("head", [])) - 1
-    matched, skipped, head_tensors = {}, [], []
+def kemotion_names(
+    source: dict[str, torch.Tensor], model: nn.Module,
+) -> tuple[dict[str, torch.Tensor], tuple[str, ...]]:
+    """The release's backbone and neck tensors under the names of kemotion's YOLO-FaceV2 `model` (module docstring),
+    the Focus conv made the 6×6 stem conv; and the names of its anchor head's tensors, which have no place in it."""
+    rows = getattr(model, "yaml", {})
+    head = len(rows.get("backbone", [])) + len(rows.get("head", [])) - 1
+    renamed, head_tensors = {}, []
     for name, tensor in source.items():
         found = re.match(r"^model\.(\d+)\.(.+)$", name)
         if found is None or int(found.group(1)) == head:
@@ -152,19 +138,8 @@ def load_original_weights(model: nn.Module, path: str | Path) -> TransferReport:
             mapped, tensor = "model.0.conv.weight", focus_to_conv6(tensor)
         elif index == 0 and rest.startswith("conv."):
             mapped = f"model.0.{rest.removeprefix('conv.')}"
-        if mapped in target and target[mapped].shape == tensor.shape:
-            matched[mapped] = tensor
-        else:
-            skipped.append(name)
-    fitting = sum(t.is_floating_point() for t in matched.values())
-    if fitting <= len(skipped):  # a few tensors of another scale fit by coincidence; most do not
-        raise ValueError(f"{path}: the original's tensors do not fit this model by layer index and shape: "
-                         f"{fitting} fit, {len(skipped)} do not, e.g. {skipped[:3]} (another scale?)")
-    model.load_state_dict(matched, strict=False)
-    report = TransferReport(path, tuple(matched), tuple(skipped), tuple(head_tensors),
-                            tuple(n for n in target if n not in matched))
-    log.info("%s", report)
-    return report
+        renamed[mapped] = tensor
+    return renamed, tuple(head_tensors)
 
 
 def focus_to_conv6(weight: torch.Tensor) -> torch.Tensor:
@@ -222,3 +197,9 @@ def _load(file, **kwargs) -> object:
 
 
 _RestrictedPickle = SimpleNamespace(Unpickler=_Unpickler, load=_load, __name__="kemotion_restricted_pickle")
+
+ORIGINAL_RELEASE = WeightAdapter(
+    "the original YOLO-FaceV2 release, by layer index",
+    read=lambda path, trust_checkpoint: read_original_state(path),  # tensors only, trusted or not: no code runs
+    rename=kemotion_names,
+)

@@ -1,4 +1,5 @@
-"""load_weights: plain, Lightning and torchvision-style files; what is loaded, skipped and refused."""
+"""load_weights: plain, Lightning and torchvision-style files, and foreign ones through their adapters; what is
+loaded, skipped and refused."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import torch
 import torchvision
 from torch import nn
 
-from kemotion.models.checkpoint import load_weights
-from kemotion.models.kemotionnet import kemotionnet
+from kemotion.models.checkpoint import LoadResult, load_weights
+from kemotion.models.kemotionnet import RESNET18_IMAGENET, kemotionnet
 from kemotion.models.resnet import resnet18
 from kemotion.models.vgg import vgg19
+from kemotion.models.yolo import build_detector
+from kemotion.models.yolo_facev2_weights import ORIGINAL_RELEASE
+from tests.models.test_yolo_facev2_weights import release_checkpoint
 
 SMALL = {"width": 8, "stages": (1, 1, 1, 1)}
 IMAGENET_CLASSES = 1000
@@ -180,3 +184,45 @@ def test_backbone_only_file_reports_the_head_missing(tmp_path, source, caplog):
         result = load_weights(kemotionnet(**SMALL), path)
     assert result.missing == ("head.weight", "head.bias")
     assert "2 missing [head.weight, head.bias]" in caplog.text
+
+
+def test_one_loader_serves_every_source(tmp_path, source):
+    """kemotion's state dict and Lightning checkpoint, torchvision's ResNet18 file into K-EmotionNet and the original
+    YOLO-FaceV2 release: one `load_weights`, one `LoadResult`; a foreign source differs only by the adapter passed."""
+    plain, lightning = tmp_path / "weights.pt", tmp_path / "last.ckpt"
+    torch.save(source.state_dict(), plain)
+    torch.save({"state_dict": {f"net.{k}": v for k, v in source.state_dict().items()}, "epoch": 3}, lightning)
+    for path in (plain, lightning):
+        fresh = kemotionnet(**SMALL)
+        result = load_weights(fresh, path)
+        assert torch.equal(outputs(fresh), outputs(source))
+        assert (len(result.loaded), result.source, result.not_transferable) == (len(source.state_dict()), None, ())
+
+    imagenet = trained_like(torchvision.models.resnet18(weights=None, num_classes=IMAGENET_CLASSES))
+    torch.save(imagenet.state_dict(), tmp_path / "resnet18-imagenet.pth")
+    model = kemotionnet()
+    result = load_weights(model, tmp_path / "resnet18-imagenet.pth", adapter=RESNET18_IMAGENET)
+    assert torch.equal(model.stages[3][1].bn2.running_var, imagenet.layer4[1].bn2.running_var)
+    assert torch.equal(model.stages[1][0].shortcut[0].weight, imagenet.layer2[0].downsample[0].weight)
+    assert result.skipped_shape == ("stem.0.weight", "head.weight", "head.bias")  # 7×7 stem, 1000-class head
+    assert len(result.loaded) == len(imagenet.state_dict()) - 3 and result.unexpected == ()
+
+    torch.manual_seed(0)
+    detector = build_detector("yolo-facev2", "n")
+    release, _, _ = release_checkpoint(tmp_path, detector)
+    torch.manual_seed(1)
+    fresh = build_detector("yolo-facev2", "n")
+    result = load_weights(fresh, release, adapter=ORIGINAL_RELEASE)
+    stem = fresh.model[0].conv.weight  # the release's Focus conv, turned into the 6×6 stem conv
+    assert torch.equal(stem, detector.model[0].conv.weight.half().float())
+    assert len(result.not_transferable) == 8 and result.source == "the original YOLO-FaceV2 release, by layer index"
+    assert isinstance(result, LoadResult) and not result.skipped_shape
+
+
+def test_an_adapted_file_of_another_architecture_is_refused_naming_it(tmp_path):
+    """The release's names mapped into a YOLOv8n: what matches by name mostly differs in shape."""
+    torch.manual_seed(0)
+    release, _, _ = release_checkpoint(tmp_path, build_detector("yolo-facev2", "n"))
+    with pytest.raises(ValueError, match=r"yolov5s-face-v2\.pt \(the original YOLO-FaceV2 release, by layer index\) "
+                                         r"(does not fit|holds nothing loadable into) DetectionModel"):
+        load_weights(build_detector("yolov8n.yaml", "n"), release, adapter=ORIGINAL_RELEASE)

@@ -78,9 +78,10 @@ def test_kemotionnet_starts_its_matching_stem_and_first_blocks_from_resnet18(pla
     assert torch.equal(model["stages.1.0.shortcut.0.weight"], placed_resnet18["layer2.0.downsample.0.weight"])
     assert torch.equal(model["stages.2.2.conv1.weight"], scratch["stages.2.2.conv1.weight"])  # ResNet18 has 2 blocks
     assert torch.equal(model["stem.0.weight"], scratch["stem.0.weight"])  # 3×3 stem vs ResNet's 7×7: skipped
-    assert "skipped for shape (stem.0.weight, head.weight" in caplog.text
-    loaded = int(caplog.text.split("into K-EmotionNet: loaded ")[1].split(" ")[0])
+    assert "skipped 3 for shape mismatch [stem.0.weight, head.weight, head.bias]" in caplog.text
+    loaded = int(caplog.text.split("(ResNet18's ImageNet weights into K-EmotionNet): loaded ")[1].split(" ")[0])
     assert loaded == len(placed_resnet18) - 3  # all of ResNet18 but conv1 and the fc weight and bias
+    assert ", 0 unexpected []" in caplog.text  # every ResNet18 tensor has a place in K-EmotionNet by name
 
 
 MOBILENET_FILE = "mobilenet_v2-b0353104.pth"  # MobileNet_V2_Weights.IMAGENET1K_V1, what the weights package ships

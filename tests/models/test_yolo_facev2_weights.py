@@ -12,6 +12,7 @@ would delete a file if the pickle were executed.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import types
@@ -20,8 +21,9 @@ import pytest
 import torch
 from torch import nn
 
+from kemotion.models.checkpoint import load_weights
 from kemotion.models.yolo import build_detector
-from kemotion.models.yolo_facev2_weights import is_original_checkpoint, load_original_weights, read_original_state
+from kemotion.models.yolo_facev2_weights import ORIGINAL_RELEASE, is_original_checkpoint, read_original_state
 
 HEAD = 34  # the Detect row of the original's layer table
 ORIGINAL_NAMES = [  # kemotion name part → the original's (inverse of what the loader does, written out here)
@@ -107,11 +109,13 @@ def test_the_release_loads_backbone_and_neck_by_layer_and_shape(tmp_path, kemoti
     assert canary.read_text() == "still here"  # the pickle's os.remove was never called
     torch.manual_seed(1)
     fresh = build_detector("yolo-facev2", "n")
-    report = load_original_weights(fresh, path)
+    report = load_weights(fresh, path, adapter=ORIGINAL_RELEASE)
     body = [n for n in kemotion_n.state_dict() if not n.startswith(f"model.{HEAD}.")]
     assert sorted(report.loaded) == sorted(body)  # every backbone and neck tensor
-    assert len(report.not_transferable) == 8 and not report.skipped_shape  # 3 convs × (weight, bias), anchors ×2
-    assert all(n.startswith(f"model.{HEAD}.") for n in report.missing)
+    assert len(report.not_transferable) == 8  # 3 convs × (weight, bias), anchors ×2
+    assert all(n.startswith(f"model.{HEAD}.") for n in report.not_transferable)
+    assert (report.skipped_shape, report.unexpected) == ((), ())
+    assert report.missing and all(n.startswith(f"model.{HEAD}.") for n in report.missing)
     loaded = fresh.state_dict()
     for name in body:  # the values, through the half precision the release is stored in
         expected = kemotion_n.state_dict()[name]
@@ -127,13 +131,17 @@ def test_detector_pretrained_takes_the_release(tmp_path, kemotion_n, caplog):
     path, _, _ = release_checkpoint(tmp_path, kemotion_n)
     with caplog.at_level("INFO"):
         build_detector("yolo-facev2", "n", checkpoint=str(path))
-    assert "of its anchor head not transferable" in caplog.text
+    assert "(the original YOLO-FaceV2 release, by layer index): loaded " in caplog.text
+    assert "8 not transferable [model.34.anchors, model.34.anchor_grid, model.34.m.0.weight" in caplog.text
+    loader = [r for r in caplog.records if r.name == "kemotion.models.checkpoint"]
+    assert [r.levelno for r in loader] == [logging.INFO]  # the head keeping its initialisation is the expected outcome
 
 
 def test_another_scale_is_refused_by_name(tmp_path, kemotion_n):
     path, _, _ = release_checkpoint(tmp_path, kemotion_n)
-    with pytest.raises(ValueError, match="do not fit this model by layer index and shape"):
-        load_original_weights(build_detector("yolo-facev2", "s"), path)
+    with pytest.raises(ValueError, match=r"yolov5s-face-v2\.pt \(the original YOLO-FaceV2 release, by layer index\) "
+                                         r"does not fit DetectionModel: \d+ of its tensors .* differ in shape"):
+        load_weights(build_detector("yolo-facev2", "s"), path, adapter=ORIGINAL_RELEASE)
 
 
 def test_kemotion_and_ultralytics_checkpoints_are_not_taken_for_the_release(tmp_path, kemotion_n):
