@@ -11,7 +11,9 @@ for it the full-size count is the exact one.
 
 from __future__ import annotations
 
-from kemotion.models.yolo import build_detector  # first: kemotion sets YOLO_OFFLINE etc. before ultralytics loads
+from kemotion.models.face_detector import (
+    build_detector,  # first: kemotion sets YOLO_OFFLINE etc. before ultralytics loads
+)
 
 IMAGE_SIZE = 640
 DETECTORS = (

@@ -39,7 +39,7 @@ BOX = ["box_x1", "box_y1", "box_x2", "box_y2"]  # the manifest's face box
 MIN_BOX_VISIBILITY = 0.4  # a face cut to less than this by augmentation is dropped from the targets
 
 
-def train_transform(image_size: int, hflip_p: float = 0.5, affine_p: float = 0.8, scale: float = 0.3,
+def boxes_train_transform(image_size: int, hflip_p: float = 0.5, affine_p: float = 0.8, scale: float = 0.3,
                     translate: float = 0.1, color_p: float = 0.5) -> A.Compose:
     """Flip, scale/shift (faces of other sizes and places) and colour jitter; boxes follow (albumentations)."""
     return A.Compose([
@@ -140,7 +140,7 @@ class DetectionDataModule(ManifestDataModule):
 
     def _datasets(self, table: pd.DataFrame) -> dict[str, Dataset]:
         size = self.hparams.image_size
-        augment = train_transform(size, **(self.hparams.augment or {}))
+        augment = boxes_train_transform(size, **(self.hparams.augment or {}))
         faces, truths = self._faces(table), self._truths(table)
         return {split: self.dataset_class(table[table["split"] == source], size, augment if split == "train" else None,
                                           faces, truths)
