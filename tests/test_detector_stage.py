@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from kemotion import detector_stage
 from kemotion.training import train
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 from tests.test_train import TINY_DETECTOR, TINY_RUN
 
 RUN_KEYS = ["datamodule", "module", "callbacks", "trainer", "optimized_metric"]
@@ -70,7 +70,7 @@ def test_a_given_checkpoint_is_used_as_it_is(tmp_path):
 
 @pytest.mark.slow
 def test_yolo_kemo_trains_its_detector_once_then_reuses_detector_and_crops(tmp_path, caplog):
-    detector = [o for o in TINY_DETECTOR[len(TINY_DATA):] if o.startswith("data.detector")]
+    detector = [o for o in TINY_DETECTOR if o.startswith("data.detector")]
     overrides = ["+experiment=yolo_kemo", *TINY_RUN, *detector, "trainer.max_epochs=2",
                  "preprocess.conf=0.0"]  # a 2-epoch detector is unsure: keep every face it proposes
     cfg = compose_config(tmp_path, overrides)
