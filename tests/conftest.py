@@ -33,25 +33,10 @@ def _fresh(folder: Path) -> Path:
     return next(f for f in (folder, *(folder.with_name(f"{folder.name}-{n}") for n in range(1, 100))) if not f.exists())
 
 
-TINY_DATA = [  # a synthetic dataset small enough for unit tests
-    "data.source.images_per_class=16",
-    "data.source.n_subjects=6",
-    "data.source.long_side=320",
-    "data.source.workers=1",
-    "data.selection.n_per_class=10",
-    "data.selection.n_detector=28",
-    "data.selection.workers=2",
-    "data.crop_workers=1",
-    "data.num_workers=0",
-    "data.batch_size=8",
-    "data.image_size=32",
-    "preprocess.size=64",
-]
-
-
 @pytest.fixture(scope="session")
 def tiny_aihub(tmp_path_factory) -> Path:
-    """A synthetic dataset in the AI-Hub layout (7 classes × 16 images, long side 320), made once per session."""
+    """A synthetic dataset in the AI-Hub layout at debug=tiny's size (7 classes × 16 images, long side 320), made once
+    per session."""
     from kemotion.data.synthetic import SyntheticAIHub
 
     root = tmp_path_factory.mktemp("aihub")

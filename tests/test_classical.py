@@ -11,13 +11,13 @@ import pytest
 
 from kemotion.engine.training import train
 from kemotion.report import collect_runs
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 
 pytestmark = pytest.mark.slow  # ~25 s: a tiny synthetic set made, cropped and fitted
 
 
 def test_resize_hogsvm_fits_tests_and_records_a_table5_cell(tmp_path):
-    cfg = compose_config(tmp_path, ["+experiment=resize_hogsvm", *TINY_DATA, "logger=csv"])
+    cfg = compose_config(tmp_path, ["+experiment=resize_hogsvm", "debug=tiny"])
     metrics, best = train(cfg)
     run = tmp_path / "run"
     result = json.loads((run / "result.json").read_text(encoding="utf-8"))

@@ -7,9 +7,11 @@ import re
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from kemotion.core.config import options, table5_grid, validate
+from kemotion.core.config import config_file, options, table5_grid, validate
 from kemotion.datamodules.classification import ClassificationDataModule
+from kemotion.engine import detector_stage
 from kemotion.engine.training import train
 from kemotion.lit.classifier import EmotionClassifier
 from kemotion.prepare import prepare
@@ -228,3 +230,73 @@ def test_the_study_sweeps_name_their_cells_apart(tmp_path):
     assert pretrained.model.net.pretrained == "imagenet" and pretrained.cell.model == "mobilenet_v2_imagenet"
     assert set(pretrained.hydra.sweeper.params.model.split(",")) == {"mobilenet_v2", "mobilenet_v2_imagenet",
                                                                       "hog_svm"}
+
+
+DEBUG_OPTIONS = options("debug")
+
+
+def _leaves(tree: object, prefix: str = "") -> dict[str, object]:
+    """A plain config tree as dotted key → value."""
+    if isinstance(tree, dict):
+        return {key: value for name, child in tree.items() for key, value in _leaves(child, f"{prefix}{name}.").items()}
+    return {prefix.removesuffix("."): tree}
+
+
+@pytest.mark.parametrize("option", DEBUG_OPTIONS)
+def test_a_debug_option_holds_under_every_experiment(tmp_path, option):
+    """A +experiment= comes after debug in the defaults list (Hydra appends it), so an experiment setting a key of a
+    debug option would silently win: none may. Epochs go through data.epochs and data.detector.epochs."""
+    settings = OmegaConf.to_container(OmegaConf.load(config_file("debug", f"{option}.yaml")))
+    settings.pop("defaults", None)
+    for experiment in [None, *EXPERIMENTS]:
+        cfg = compose_config(tmp_path, [f"debug={option}", *([f"+experiment={experiment}"] if experiment else [])])
+        composed = _leaves(OmegaConf.to_container(cfg, resolve=False))  # ${paths.output_dir} as the file has it
+        for key, value in _leaves(settings).items():
+            assert composed[key] == value, (experiment, key)
+        if "epochs" in settings.get("data", {}):
+            assert cfg.trainer.max_epochs == settings["data"]["epochs"] == settings["data"]["detector"]["epochs"]
+
+
+def test_debug_tiny_is_the_test_suites_tiny_synthetic_set(tmp_path):
+    cfg = compose_config(tmp_path, ["debug=tiny"])
+    source, selection = cfg.data.source, cfg.data.selection
+    assert (source.images_per_class, source.n_subjects, source.long_side) == (16, 6, 320)
+    assert (selection.n_per_class, selection.n_detector) == (10, 28)
+    assert (cfg.data.batch_size, cfg.data.image_size, cfg.preprocess.size, cfg.data.num_workers) == (8, 32, 64, 0)
+    assert cfg.trainer.enable_progress_bar is False and set(cfg.logger) == {"csv"}
+    assert cfg.trainer.max_epochs == cfg.data.epochs == 15 and cfg.model.net.width == 64  # the run's own
+    assert set(compose_config(tmp_path, ["debug=tiny", "logger=none"]).get("logger") or {}) == set()
+
+
+def test_debug_tiny_composes_with_the_yolo_pipeline(tmp_path):
+    cfg = compose_config(tmp_path, ["debug=tiny", "+experiment=yolo_kemo"])
+    validate(cfg)
+    assert (cfg.task_name, cfg.hydra.runtime.choices.preprocess, cfg.hydra.runtime.choices.debug) == (
+        "yolo_kemo", "yolo", "tiny")
+    assert cfg.preprocess.size == 64 and instantiate(cfg.data.source).params["images_per_class"] == 16
+    run = detector_stage.detector_run(cfg)  # the face detector the pipeline trains first: on the same tiny set
+    assert run.datamodule.selection.n_detector == 28 and run.trainer.enable_progress_bar is False
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(("option", "experiment", "expected"), [
+    ("fdr", "resize_kemo", {"fast_dev_run": True, "limit_train_batches": 1, "limit_val_batches": 1,
+                            "limit_test_batches": 1, "num_sanity_val_steps": 0}),
+    ("limit", "resize_kemo", {"max_epochs": 3, "limit_train_batches": 10, "limit_val_batches": 5,
+                              "limit_test_batches": 5}),
+    ("limit", "face_detector", {"max_epochs": 3, "limit_train_batches": 10}),
+    ("overfit", "resize_kemo", {"max_epochs": 20, "overfit_batches": 3, "limit_train_batches": 3,
+                                "limit_val_batches": 3}),
+    ("profiler", "resize_kemo", {"max_epochs": 1}),
+])
+def test_debug_options_reach_lightnings_trainer(tmp_path, option, experiment, expected):
+    from lightning.pytorch.profilers import PassThroughProfiler, SimpleProfiler
+
+    cfg = compose_config(tmp_path, [f"debug={option}", f"+experiment={experiment}"])
+    trainer = instantiate(cfg.trainer, logger=False)
+    assert {key: getattr(trainer, key) for key in expected} == expected
+    if option == "profiler":  # its tables go into the run folder: fit-profile.txt, test-profile.txt
+        assert type(trainer.profiler) is SimpleProfiler and trainer.profiler.filename == "profile"
+        assert trainer.profiler.dirpath == str(tmp_path / "run")
+    else:
+        assert type(trainer.profiler) is PassThroughProfiler

@@ -20,12 +20,10 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import TINY_DATA
-
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_CLI = [*TINY_DATA, "logger=csv", "model.net.width=8", "+trainer.enable_progress_bar=false"]
+TINY_CLI = ["debug=tiny", "model.net.width=8"]
 TINY_DETECTOR = ["data.detector.image_size=64", "data.detector.batch_size=4", "data.detector.epochs=1",
                  "preprocess.conf=0.0"]  # a 1-epoch detector is unsure: keep every face it proposes
 RANKS = [f"Initializing distributed: GLOBAL_RANK: {rank}, MEMBER: {rank + 1}/2" for rank in range(2)]  # Lightning's

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from kemotion.engine import detector_stage
 from kemotion.train import job
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 from tests.test_train import TINY_DETECTOR, TINY_RUN
 
 RUN_KEYS = ["datamodule", "module", "callbacks", "trainer", "optimized_metric"]
@@ -83,7 +83,7 @@ def test_the_stage_runs_before_the_run_and_leaves_its_config_as_composed(tmp_pat
     from kemotion import train as entry
     from kemotion.engine.runs import RunFolder
 
-    cfg = compose_config(tmp_path, ["+experiment=yolo_kemo", *TINY_DATA, "logger=none"])
+    cfg = compose_config(tmp_path, ["+experiment=yolo_kemo", "debug=tiny", "logger=none"])
     composed, key = OmegaConf.to_yaml(cfg), RunFolder.of(cfg).key
     seen = {}
 
@@ -104,7 +104,7 @@ def test_the_stage_runs_before_the_run_and_leaves_its_config_as_composed(tmp_pat
 
 @pytest.mark.slow
 def test_yolo_kemo_trains_its_detector_once_then_reuses_detector_and_crops(tmp_path, caplog):
-    detector = [o for o in TINY_DETECTOR[len(TINY_DATA):] if o.startswith("data.detector")]
+    detector = [o for o in TINY_DETECTOR if o.startswith("data.detector")]
     overrides = ["+experiment=yolo_kemo", *TINY_RUN, *detector, "trainer.max_epochs=2",
                  "preprocess.conf=0.0"]  # a 2-epoch detector is unsure: keep every face it proposes
     cfg = compose_config(tmp_path, overrides)

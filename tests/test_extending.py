@@ -20,7 +20,7 @@ from kemotion.engine.training import train
 from kemotion.inference.exporter import export_run
 from kemotion.preprocess.cache import read_crop
 from kemotion.report import Table5Report, collect_runs
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 
 pytestmark = pytest.mark.slow
 
@@ -69,15 +69,14 @@ def toy_cropper(tmp_path, monkeypatch):
 
 def test_a_toy_cropper_added_as_the_readme_says_trains_reports_predicts_and_exports(tmp_path, toy_cropper):
     cfg = compose_config(tmp_path, [f"hydra.searchpath=[file://{toy_cropper}]", "preprocess=centre",
-                                    *TINY_DATA, "logger=csv", "trainer.max_epochs=1", "model.net.width=8",
-                                    "+trainer.enable_progress_bar=false"])
+                                    "debug=tiny", "trainer.max_epochs=1", "model.net.width=8"])
     metrics, _ = train(cfg)
     run = tmp_path / "run"
     result = json.loads((run / "result.json").read_text(encoding="utf-8"))
     assert result["cell"]["preprocess"] == "centre" and result["metrics"]["test/acc"] == metrics["test/acc"]
     (crops,) = [p for p in (tmp_path / ".cache" / "crops").glob("*/centre-*") if p.is_dir()]
     first = sorted(crops.glob("*.jpg"))[0]
-    assert cv2.imread(str(first)).shape == (64, 64, 3)  # TINY_DATA's preprocess.size
+    assert cv2.imread(str(first)).shape == (64, 64, 3)  # debug=tiny's preprocess.size
     assert "| centre |" in Table5Report.of(collect_runs(run)).markdown()
 
     table = pd.read_csv(crops / "classification.csv").head(4)

@@ -32,7 +32,6 @@ from kemotion.preprocess.cropper import SourceImage
 from kemotion.preprocess.detector_runtime import TorchDetector
 from kemotion.preprocess.opencv import OpenCVCropper
 from kemotion.preprocess.resize import letterbox
-from tests.conftest import TINY_DATA
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -41,8 +40,8 @@ CELL_TIMEOUT = 300  # seconds; a tiny notebook cell takes a few
 
 
 def tiny_overrides(tiny_aihub: Path, tmp_path: Path) -> list[str]:
-    """TINY_DATA on the session's tiny_aihub set (its generator parameters, so nothing is generated again)."""
-    return [*TINY_DATA, f"paths.root_dir={tmp_path}", f"data.source.root={tiny_aihub.parent}", "data.source.seed=3",
+    """debug=tiny on the session's tiny_aihub set (its generator parameters, so nothing is generated again)."""
+    return ["debug=tiny", f"paths.root_dir={tmp_path}", f"data.source.root={tiny_aihub.parent}", "data.source.seed=3",
             "data.source.missing_image_fraction=0.05"]
 
 
@@ -102,7 +101,7 @@ def test_the_dataset_notebook_shows_the_manifest_of_the_config_it_is_given(tiny_
             expected[emotion] += [(of_class["split"] == split).sum() for split in ("train", "val", "test")]
             expected[emotion].append(len(of_class))
         assert numbers(balance, f"{emotion.english} {emotion.korean}") == expected[emotion], emotion.english
-        assert expected[emotion][3] == 10  # data.selection.n_per_class of TINY_DATA
+        assert expected[emotion][3] == 10  # data.selection.n_per_class of debug=tiny
     assert numbers(balance, "all") == np.sum(list(expected.values()), axis=0).tolist()
     assert numbers(balance, "all")[:4] == [56, 7, 7, 70] and numbers(balance, "all")[7] == 28  # n_detector
 
@@ -130,7 +129,7 @@ def test_the_dataset_notebook_shows_the_manifest_of_the_config_it_is_given(tiny_
         resize, opencv = rows[str(number), "resize"], rows[str(number), "opencv"]
         assert resize[1] == opencv[1] == EMOTIONS[sample.label].english
         assert resize[3] == "<NA>" and opencv[3] == str(len(cut.faces))  # resize detects nothing
-        assert resize[-1] == opencv[-1] == "64×64"  # preprocess.size of TINY_DATA
+        assert resize[-1] == opencv[-1] == "64×64"  # preprocess.size of debug=tiny
     assert pngs(notebook) == 5  # class balance, agreement, sizes, face fraction, crops
 
 

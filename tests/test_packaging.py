@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_DATA
-
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,8 +49,8 @@ def test_a_wheel_in_a_clean_venv_trains_resize_kemo_from_anywhere(tmp_path):
     where = _run([python, "-c", "import kemotion; print(kemotion.__file__)"], cwd=elsewhere, timeout=120).stdout
     assert str(tmp_path / "venv") in where  # the installed package, not the clone
 
-    _run([python, "-m", "kemotion.train", "+experiment=resize_kemo", *TINY_DATA, "logger=csv", "trainer.max_epochs=1",
-          "model.net.width=8", "+trainer.enable_progress_bar=false", "hydra.run.dir=run"], cwd=elsewhere, timeout=900)
+    _run([python, "-m", "kemotion.train", "+experiment=resize_kemo", "debug=tiny", "trainer.max_epochs=1",
+          "model.net.width=8", "hydra.run.dir=run"], cwd=elsewhere, timeout=900)
     result = json.loads((elsewhere / "run" / "result.json").read_text(encoding="utf-8"))
     assert result["cell"]["preprocess"] == "resize" and 0 <= result["metrics"]["test/acc"] <= 1
     assert (elsewhere / "data" / "synthetic_aihub").is_dir() and (elsewhere / ".cache" / "manifests").is_dir()

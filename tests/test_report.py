@@ -11,7 +11,7 @@ import wandb
 from kemotion.core.emotions import EMOTIONS
 from kemotion.engine.training import train
 from kemotion.report import Table5Report, collect_runs, main
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 
 
 def record(folder, preprocess, model, seed, accuracy, diagonal=1, split=None):
@@ -72,8 +72,8 @@ def test_no_runs_is_a_clear_error(tmp_path):
 def test_a_wandb_run_carries_the_record_or_none_when_disabled(tmp_path, monkeypatch):
     wandb.teardown()  # W&B reads its mode once per process setup
     monkeypatch.setenv("WANDB_MODE", "offline")
-    cfg = compose_config(tmp_path, [*TINY_DATA, "+experiment=resize_kemo", "logger=wandb", "trainer.max_epochs=1",
-                                    "model.net.width=8", "+trainer.enable_progress_bar=false"])
+    cfg = compose_config(tmp_path, ["debug=tiny", "+experiment=resize_kemo", "logger=wandb", "trainer.max_epochs=1",
+                                    "model.net.width=8"])
     train(cfg)
     (copy,) = (tmp_path / "run" / "wandb").glob("offline-run-*/files/result.json")
     assert copy.read_text(encoding="utf-8") == (tmp_path / "run" / "result.json").read_text(encoding="utf-8")
@@ -83,8 +83,8 @@ def test_a_wandb_run_carries_the_record_or_none_when_disabled(tmp_path, monkeypa
 
     wandb.teardown()
     monkeypatch.setenv("WANDB_MODE", "disabled")  # W&B makes no run folder: the run still finishes and records
-    cfg = compose_config(tmp_path, [*TINY_DATA, "+experiment=resize_kemo", "logger=wandb", "trainer.max_epochs=1",
-                                    "model.net.width=8", "+trainer.enable_progress_bar=false"])
+    cfg = compose_config(tmp_path, ["debug=tiny", "+experiment=resize_kemo", "logger=wandb", "trainer.max_epochs=1",
+                                    "model.net.width=8"])
     train(cfg)
     assert (tmp_path / "run-1" / "result.json").exists()
     assert not list((tmp_path / "run-1").glob("wandb/**/result.json"))

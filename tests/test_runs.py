@@ -17,10 +17,10 @@ from kemotion.core.keys import settings_key
 from kemotion.engine.runs import LOCK, RunFolder
 from kemotion.engine.training import train
 from kemotion.lit.classifier import EmotionClassifier
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 
-TINY_RUN = [*TINY_DATA, "+experiment=resize_kemo", "logger=csv", "trainer.max_epochs=3", "model.net.width=8",
-            "+trainer.enable_progress_bar=false", "callbacks.model_checkpoint.save_last=true"]  # as table5 does
+TINY_RUN = ["debug=tiny", "+experiment=resize_kemo", "trainer.max_epochs=3", "model.net.width=8",
+            "callbacks.model_checkpoint.save_last=true"]  # as table5 does
 
 
 @pytest.mark.parametrize(("change", "same"), [

@@ -13,7 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from kemotion.engine.sweep import sweep_jobs
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ def test_the_table5_sweep_expands_as_hydras_basic_sweeper(tmp_path, overrides, c
 
 def sweep(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "kemotion.train", "-m", "+experiment=table5", f"paths.root_dir={tmp_path}",
-               *TINY_DATA, "logger=csv", "model.net.width=8", "+trainer.enable_progress_bar=false", *overrides]
+               "debug=tiny", "model.net.width=8", *overrides]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 

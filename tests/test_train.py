@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pandas as pd
 import pytest
 
 from kemotion.engine.training import train
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 
 pytestmark = pytest.mark.slow
 
-TINY_RUN = [*TINY_DATA, "logger=csv", "trainer.max_epochs=4", "model.net.width=8", "+trainer.enable_progress_bar=false"]
+TINY_RUN = ["debug=tiny", "trainer.max_epochs=4", "model.net.width=8"]
 
 
 def test_resize_kemo_trains_tests_and_reuses_its_caches(tmp_path, caplog):
@@ -50,8 +51,7 @@ def test_the_same_seed_trains_the_same_classifier(tmp_path):
     assert runs[0]["test/loss"] != runs[2]["test/loss"]
 
 
-TINY_DETECTOR = [*TINY_DATA, "logger=csv", "data.detector.image_size=64", "data.detector.batch_size=4",
-                 "data.detector.epochs=2", "+trainer.enable_progress_bar=false"]
+TINY_DETECTOR = ["debug=tiny", "data.detector.image_size=64", "data.detector.batch_size=4", "data.detector.epochs=2"]
 
 
 def test_face_detector_trains_on_the_detector_subset_and_reports_map(tmp_path, caplog):
@@ -93,3 +93,14 @@ def test_train_false_without_a_checkpoint_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"ckpt_path=.*nothing\.ckpt: no such checkpoint file"):
         train(compose_config(tmp_path, ["+experiment=resize_kemo", *TINY_RUN, "train=false",
                                         f"ckpt_path={tmp_path / 'nothing.ckpt'}"]))
+
+
+def test_debug_fdr_runs_one_batch_of_each_step_and_scores_the_weights_in_memory(tmp_path, caplog):
+    cfg = compose_config(tmp_path, ["+experiment=resize_kemo", "debug=[tiny,fdr]", "model.net.width=8"])
+    with caplog.at_level(logging.INFO):
+        metrics, best = train(cfg)
+    assert best is None and 0 <= metrics["test/acc"] <= 1  # fast_dev_run saves no checkpoint
+    assert "Testing the current weights" in caplog.text and "Running in `fast_dev_run` mode" in caplog.text
+    run = tmp_path / "run"
+    assert not list(run.glob("checkpoints/*.ckpt")) and not list(run.rglob("metrics.csv"))  # Lightning's DummyLogger
+    assert json.loads((run / "result.json").read_text())["best_checkpoint"] is None

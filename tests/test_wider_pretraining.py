@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from kemotion.engine.training import train
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +33,8 @@ def test_pretraining_on_wider_feeds_table4_with_wider_and_coco_rows(tmp_path, ca
     caplog.clear()
 
     table4 = compose_config(tmp_path / "table4", [
-        "+experiment=detector_table4", f"detector.pretrained={best}", "detector.freeze_backbone_epochs=1", *TINY_DATA,
-        "logger=csv", "data.detector.image_size=64", "data.detector.batch_size=4", "data.detector.epochs=1",
-        "+trainer.enable_progress_bar=false", *WIDER_VAL_TOO])
+        "+experiment=detector_table4", f"detector.pretrained={best}", "detector.freeze_backbone_epochs=1", "debug=tiny",
+        "data.detector.image_size=64", "data.detector.batch_size=4", "data.detector.epochs=1", *WIDER_VAL_TOO])
     with caplog.at_level(logging.INFO):
         after, _ = train(table4)
     assert "loaded" in caplog.text and str(best) in caplog.text  # the WIDER detector is the start

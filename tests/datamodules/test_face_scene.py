@@ -12,9 +12,9 @@ from hydra.utils import instantiate
 
 from kemotion.datamodules.context import UNKNOWN_BACKGROUND, ContextDataModule, background_codes
 from kemotion.engine.training import train
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 
-TINY_CONTEXT = ["+experiment=context_kemo", "preprocess=opencv", *TINY_DATA]  # the Haar crop: no detector to train
+TINY_CONTEXT = ["+experiment=context_kemo", "preprocess=opencv", "debug=tiny"]  # the Haar crop: no detector to train
 
 
 def test_background_codes_number_the_sorted_places_and_leave_unknown_out():
@@ -48,9 +48,8 @@ def test_faces_and_whole_frames_are_joined_by_file_name(tmp_path):
 
 @pytest.mark.slow
 def test_context_kemo_trains_and_records_its_cell(tmp_path):
-    cfg = compose_config(tmp_path, [*TINY_CONTEXT, "logger=csv", "trainer.max_epochs=1", "model.net.face.width=8",
-                                    "model.net.face.stages=[1,1,1,1]",
-                                    "+trainer.enable_progress_bar=false"])
+    cfg = compose_config(tmp_path, [*TINY_CONTEXT, "trainer.max_epochs=1", "model.net.face.width=8",
+                                    "model.net.face.stages=[1,1,1,1]"])
     metrics, _ = train(cfg)
     record = json.loads((tmp_path / "run" / "result.json").read_text())
     assert record["cell"] == {"preprocess": "opencv", "model": "context_kemo", "split": "random", "seed": cfg.seed}

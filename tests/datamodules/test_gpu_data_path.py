@@ -69,10 +69,10 @@ def test_a_run_on_the_decoded_cache_is_the_jpeg_runs_and_device_augment_repeats_
     """Through `python -m kemotion.train`'s code: the decoded cache changes where pixels come from, not the run; with
     `device_augment` Lightning hands each batch to the data module after its transfer, and a seed repeats the run."""
     from kemotion.engine.training import train
-    from tests.conftest import TINY_DATA, compose_config
+    from tests.conftest import compose_config
 
-    base = ["+experiment=resize_kemo", *TINY_DATA, "logger=none", "trainer.max_epochs=1", "model.net.width=8",
-            "+trainer.enable_progress_bar=false", "seed=0"]
+    base = ["+experiment=resize_kemo", "debug=tiny", "logger=none", "trainer.max_epochs=1", "model.net.width=8",
+            "seed=0"]
     jpeg, decoded, device, again = (
         train(compose_config(tmp_path / name, base + extra))[0]
         for name, extra in [("jpeg", []), ("decoded", ["data.decoded_cache=true"]),

@@ -13,7 +13,7 @@ from omegaconf import open_dict
 from kemotion.engine.runs import RunFolder, pipeline_record
 from kemotion.engine.training import train
 from kemotion.models.face_detector import build_detector, save_detector
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 
 TINY_NET = ["model.net.width=8", "model.net.stages=[1,1,1,1]"]
 
@@ -21,7 +21,7 @@ TINY_NET = ["model.net.width=8", "model.net.stages=[1,1,1,1]"]
 def recorded_run(root: Path, experiment: str, overrides: list[str] = ()) -> Path:
     """A run folder of `experiment` holding what a finished run holds (run.json with its pipeline record,
     result.json, a checkpoint), with a freshly initialised classifier (and, for yolo, face detector)."""
-    return record_run(compose_config(root, [f"+experiment={experiment}", *TINY_DATA, *TINY_NET, *overrides]), root)
+    return record_run(compose_config(root, [f"+experiment={experiment}", "debug=tiny", *TINY_NET, *overrides]), root)
 
 
 def record_run(cfg, root: Path, architecture: str = "yolov8n.yaml") -> Path:
@@ -49,7 +49,7 @@ def detector_checkpoint(path: Path, architecture: str = "yolov8n.yaml") -> Path:
 def trained_opencv_run(tmp_path_factory) -> tuple[Path, object]:
     """A tiny `opencv_kemo` run trained for an epoch and tested: (its folder, its config)."""
     root = tmp_path_factory.mktemp("opencv_run")
-    cfg = compose_config(root, ["+experiment=opencv_kemo", *TINY_DATA, *TINY_NET, "logger=none", "trainer.max_epochs=1",
-                                "+trainer.enable_progress_bar=false"])
+    cfg = compose_config(root, ["+experiment=opencv_kemo", "debug=tiny", *TINY_NET, "logger=none",
+                                "trainer.max_epochs=1"])
     train(cfg)
     return Path(cfg.paths.output_dir), cfg

@@ -17,7 +17,7 @@ from kemotion.core.emotions import EMOTIONS, NUM_CLASSES
 from kemotion.datamodules.onestage import collate
 from kemotion.engine.training import train
 from kemotion.lit.onestage import NO_FACE, EmotionDetector, most_confident_emotion
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 
 SIZE = 64
 # Three test images: (label, the annotated face box, the faces the network "finds": (box xyxy, class, score)).
@@ -83,9 +83,8 @@ def test_test_accuracy_counts_the_most_confident_face_and_no_face_as_wrong(tmp_p
 @pytest.mark.slow
 @pytest.mark.parametrize("detector", ["yolo_facev2", "yolov8n"])
 def test_onestage_emotion_trains_and_records_a_table5_row(tmp_path, detector):
-    cfg = compose_config(tmp_path, ["+experiment=onestage_emotion", f"detector={detector}", *TINY_DATA, "logger=csv",
-                                    "trainer.max_epochs=1", "data.detector.image_size=64",
-                                    "+trainer.enable_progress_bar=false"])
+    cfg = compose_config(tmp_path, ["+experiment=onestage_emotion", f"detector={detector}", "debug=tiny",
+                                    "trainer.max_epochs=1", "data.detector.image_size=64"])
     metrics, best = train(cfg)
     assert best and "val_acc" in best
     record = json.loads((tmp_path / "run" / "result.json").read_text())
