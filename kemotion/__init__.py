@@ -15,7 +15,7 @@ Rooms, from the bottom up (an import only runs downwards, `tests/test_layout.py`
     lit          LightningModules: the classifier, the face detector, the one-stage model
     datamodules  LightningDataModules: manifest + cropper + cache → loaders
     engine       how a run runs: detector stage, training, run folders, classical fits, sweep caches
-    inference    a trained run as a pipeline: record reading, sources, outputs, ONNX runtime
+    inference    a trained run as a pipeline: record reading, sources, results, outputs, ONNX runtime
     notebooks    what the notebooks draw
 """
 
@@ -37,9 +37,9 @@ from kemotion.core import config as _config  # noqa: E402,F401  registers the re
 
 
 def __getattr__(name: str):
-    """`from kemotion import EmotionPipeline` without making `import kemotion` heavy: loaded on first use."""
-    if name == "EmotionPipeline":
-        from kemotion.inference.pipeline import EmotionPipeline
+    """`from kemotion import EmotionPipeline, analyze` without making `import kemotion` heavy: loaded on first use."""
+    if name in {"EmotionPipeline", "analyze"}:
+        from kemotion.inference import pipeline
 
-        return EmotionPipeline
+        return getattr(pipeline, name)
     raise AttributeError(f"module 'kemotion' has no attribute {name!r}")

@@ -81,7 +81,7 @@ def test_a_toy_cropper_added_as_the_readme_says_trains_reports_predicts_and_expo
 
     table = pd.read_csv(crops / "classification.csv").head(4)
     pipe = EmotionPipeline.from_run(run)
-    faces = pipe.predict(table["path"].tolist())
+    faces = [result.faces for result in pipe.predict(table["path"].tolist())]
     assert [len(found) for found in faces] == [1] * 4 and all(f[0].detector_confidence is None for f in faces)
     cached = pipe.classify([read_crop(path) for path in table["crop_path"]])  # what the test step saw
     np.testing.assert_allclose([[f[0].probabilities[k] for k in f[0].probabilities] for f in faces], cached,
@@ -90,6 +90,6 @@ def test_a_toy_cropper_added_as_the_readme_says_trains_reports_predicts_and_expo
     pytest.importorskip("onnxruntime", reason="the export extra: pip install -e '.[export]' (make install does)")
     export = export_run(run, tmp_path / "export")
     assert json.loads((export / "pipeline.json").read_text())["cropper"]["_target_"] == f"{MODULE}.CentreCropper"
-    exported = EmotionPipeline.from_export(export).predict(table["path"].tolist())
+    exported = [result.faces for result in EmotionPipeline.from_export(export).predict(table["path"].tolist())]
     assert [[f.label for f in found] for found in exported] == [[f.label for f in found] for found in faces]
     assert [[f.box for f in found] for found in exported] == [[f.box for f in found] for found in faces]

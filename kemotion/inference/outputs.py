@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from kemotion.core.emotions import parse_emotion
 from kemotion.core.io import atomic_write
-from kemotion.inference.pipeline import EmotionPipeline, Prediction
+from kemotion.inference.pipeline import EmotionPipeline
+from kemotion.inference.results import EmotionResult
 from kemotion.inference.sources import Skip, Source, open_source, video_fps
 from kemotion.inference.writers import PredictionWriter, done_frames
 
@@ -44,7 +45,7 @@ class Summary:
     correct: int = 0  # ... whose first face (the one training would crop) has that label
     lines: list[str] = field(default_factory=list)
 
-    def add(self, result: Prediction | Skip) -> None:
+    def add(self, result: EmotionResult | Skip) -> None:
         if isinstance(result, Skip):
             self.skipped += 1
             return

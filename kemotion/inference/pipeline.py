@@ -2,8 +2,12 @@
 
     from kemotion import EmotionPipeline
     pipe = EmotionPipeline.from_run("outputs/runs/<run>", device="cpu")
-    faces = pipe("photo.jpg")              # a path, a PIL image or an RGB numpy array (bgr=True for OpenCV's order)
-    pipe.predict(["a.jpg", "b.jpg"], batch_size=8)
+    result = pipe("photo.jpg")             # a path, a PIL image or an RGB numpy array (bgr=True for OpenCV's order)
+    result.faces, result.plot(), result.to_pandas()    # an `EmotionResult` (`kemotion.inference.results`)
+    pipe.predict(["a.jpg", "b.jpg"], batch_size=8)     # one EmotionResult per image
+
+    import kemotion
+    kemotion.analyze("photo.jpg", run="outputs/runs/<run>")  # deepface's `DeepFace.analyze` shape, BGR arrays
 
 A frame is decoded at the size the run's cropper needs (`decode_side`), its faces found and cropped by the cropper
 itself (`crop_frames`: training's crop policy, the crops as the cache stores them), and the crops classified in one
@@ -13,47 +17,21 @@ exported face detector).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from kemotion.core.emotions import EMOTIONS
 from kemotion.data.images import BadImage
+from kemotion.inference.results import EmotionResult, Face
 from kemotion.inference.sources import Frame, Skip, as_frame
 from kemotion.preprocess.cropper import Box, Cropper
 
 DEFAULT_MAX_FACES = 20
 Classify = Callable[[list[np.ndarray]], np.ndarray]  # n size × size RGB crops → (n, 7) class probabilities
-
-
-@dataclass(frozen=True)
-class Face:
-    box: Box  # x1, y1, x2, y2 in the upright (EXIF-applied) full-resolution frame; the whole frame for resize runs
-    detector_confidence: float | None  # None when the run's cropper detects no faces (preprocess=resize)
-    label: str  # English class name, e.g. "happy"
-    label_ko: str  # Korean class name, e.g. "기쁨"
-    probabilities: dict[str, float]  # English class name → probability, the 7 classes in kemotion's order
-
-    @property
-    def confidence(self) -> float:
-        return self.probabilities[self.label]
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, face: dict) -> Face:
-        """A face as `as_dict` wrote it (a line of predictions.jsonl)."""
-        return cls(**{**face, "box": tuple(face["box"])})
-
-
-@dataclass(frozen=True)
-class Prediction:
-    frame: Frame
-    faces: list[Face]
 
 
 class EmotionPipeline:
@@ -93,20 +71,20 @@ class EmotionPipeline:
         cropper, classify, origin = load_export(directory, conf=conf)
         return cls(cropper, classify, conf, max_faces, origin)
 
-    def __call__(self, image, bgr: bool = False) -> list[Face]:
+    def __call__(self, image, bgr: bool = False) -> EmotionResult:
         return self.predict([image], bgr=bgr)[0]
 
-    def predict(self, images: Iterable, batch_size: int = 8, bgr: bool = False) -> list[list[Face]]:
-        """The faces of each image (paths, PIL images or arrays); a file that cannot be read is a BadImage error."""
+    def predict(self, images: Iterable, batch_size: int = 8, bgr: bool = False) -> list[EmotionResult]:
+        """The result of each image (paths, PIL images or arrays); a file that cannot be read is a BadImage error."""
         results = []
         for result in self.stream((as_frame(image, bgr) for image in images), batch_size):
             if isinstance(result, Skip):
                 raise BadImage(result.source, "unreadable image", result.reason)
-            results.append(result.faces)
+            results.append(result)
         return results
 
-    def stream(self, frames: Iterable[Frame | Skip], batch_size: int = 8) -> Iterator[Prediction | Skip]:
-        """Predictions as frames arrive, `batch_size` frames per detector and classifier batch; a frame that does not
+    def stream(self, frames: Iterable[Frame | Skip], batch_size: int = 8) -> Iterator[EmotionResult | Skip]:
+        """Results as frames arrive, `batch_size` frames per detector and classifier batch; a frame that does not
         decode is passed on as a Skip with its reason, and the stream goes on."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -125,15 +103,41 @@ class EmotionPipeline:
             if good:  # a batch in which no file decodes has nothing to detect (np.stack of none fails)
                 yield from self._classified(good, decoded)
 
-    def _classified(self, frames: list[Frame], decoded: list[np.ndarray]) -> Iterator[Prediction]:
+    def _classified(self, frames: list[Frame], decoded: list[np.ndarray]) -> Iterator[EmotionResult]:
         crops = self.cropper.crop_frames(frames, decoded, self.conf, self.max_faces)
         flat = [crop for per_frame in crops for crop in per_frame]
         probabilities = iter(self.classify([crop.image for crop in flat]) if flat else [])
         for frame, found in zip(frames, crops, strict=True):
-            yield Prediction(frame, [_face(crop.box, crop.score, next(probabilities)) for crop in found])
+            yield EmotionResult(frame, [_face(crop.box, crop.score, next(probabilities)) for crop in found])
 
 
 def _face(box: Box, score: float | None, probabilities: np.ndarray) -> Face:
     best = EMOTIONS[int(np.argmax(probabilities))]
     return Face(box, score, best.english, best.korean,
                 {emotion.english: float(p) for emotion, p in zip(EMOTIONS, probabilities, strict=True)})
+
+
+BACKENDS = ("torch", "onnx")  # a run folder (`from_run`) or an export folder (`from_export`), as predict's `backend=`
+KEPT_PIPELINES = 2  # pipelines `analyze` holds loaded (one per run and settings); the least recently used goes
+
+
+def analyze(img, *, run: str | Path, bgr: bool = True, backend: str = "torch", device: str = "cpu",
+            conf: float | None = None, max_faces: int = DEFAULT_MAX_FACES) -> list[dict]:
+    """deepface's `DeepFace.analyze(img_path, actions=["emotion"])` with a trained run: one dict per face with
+    `dominant_emotion`, `emotion` (each class's score in percent), `region` (x, y, w, h) and `face_confidence`
+    (`EmotionResult.summary`). Unlike deepface, an image without a face gives [] rather than an error.
+
+    `img`: a path, a PIL image, or a numpy array in OpenCV's BGR order as deepface takes it (`bgr=False`: RGB).
+    `run`: a run folder or a checkpoint inside one (`backend="onnx"`: an export folder). The pipeline is loaded on the
+    first call and held for the next (the last KEPT_PIPELINES runs and settings), so a loop over photos loads it once;
+    a run trained again into the same folder needs a new process, or an `EmotionPipeline` of your own."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    return _kept(str(run), backend, device, conf, max_faces)(img, bgr=bgr).summary()
+
+
+@functools.lru_cache(maxsize=KEPT_PIPELINES)
+def _kept(run: str, backend: str, device: str, conf: float | None, max_faces: int) -> EmotionPipeline:
+    if backend == "onnx":
+        return EmotionPipeline.from_export(run, conf=conf, max_faces=max_faces)
+    return EmotionPipeline.from_run(run, device=device, conf=conf, max_faces=max_faces)

@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from kemotion.core.emotions import ENGLISH_NAMES
 from kemotion.core.io import atomic_write
-from kemotion.inference.pipeline import Face, Prediction
+from kemotion.inference.results import EmotionResult, Face
 from kemotion.inference.sources import Frame, FrameKey, Skip, frame_key
 
 PREDICTIONS, ROWS, SKIPPED = "predictions.jsonl", "predictions.csv", "skipped.csv"
@@ -37,7 +37,7 @@ LABEL_SIZE = 0.035  # label text height as a fraction of the image's shorter sid
 JPEG_QUALITY = 90  # of an annotated JPEG
 
 
-def prediction_line(prediction: Prediction) -> dict:
+def prediction_line(prediction: EmotionResult) -> dict:
     frame = prediction.frame
     return {"source": frame.source, "frame": frame.index, "width": frame.width, "height": frame.height,
             "faces": [face.as_dict() for face in prediction.faces]}
@@ -93,7 +93,7 @@ class PredictionWriter(contextlib.ExitStack):
         self._video: cv2.VideoWriter | None = None
         self.callback(self._release_video)
 
-    def write(self, result: Prediction | Skip) -> None:
+    def write(self, result: EmotionResult | Skip) -> None:
         if isinstance(result, Skip):
             self._skips.writerow({"source": result.source, "reason": result.reason})
             return
@@ -109,7 +109,7 @@ class PredictionWriter(contextlib.ExitStack):
         for frame in frames:
             line = lines.get(frame_key(frame.source, frame.index))
             if line is not None:  # a frame done as a skip row has no picture
-                self._draw(Prediction(frame, [Face.from_dict(face) for face in line["faces"]]))
+                self._draw(EmotionResult(frame, [Face.from_dict(face) for face in line["faces"]]))
 
     def flush(self) -> None:
         for handle in self._handles:
@@ -128,7 +128,7 @@ class PredictionWriter(contextlib.ExitStack):
         if self._video is not None:
             self._video.release()
 
-    def _draw(self, prediction: Prediction) -> None:
+    def _draw(self, prediction: EmotionResult) -> None:
         frame = prediction.frame
         picture = annotate(frame.decode(None), prediction.faces)
         if self.fps is not None:  # a video source: one annotated video

@@ -75,6 +75,7 @@ def test_the_onnx_classifier_and_detector_match_torch(yolo_export, tiny_aihub):
 
     photos = sorted(tiny_aihub.rglob("*.jpg"))[:4]
     for ours, theirs in zip(torch_pipe.predict(photos), onnx_pipe.predict(photos), strict=True):
+        ours, theirs = ours.faces, theirs.faces
         assert len(ours) == len(theirs) > 0 and [f.label for f in ours] == [f.label for f in theirs]
         np.testing.assert_allclose([f.box for f in ours], [f.box for f in theirs], atol=BOX_TOLERANCE, rtol=0)
 
@@ -82,7 +83,7 @@ def test_the_onnx_classifier_and_detector_match_torch(yolo_export, tiny_aihub):
 def test_an_onnx_batch_in_which_no_file_decodes_is_skipped_and_the_stream_goes_on(yolo_export, tmp_path):
     _, export = yolo_export
     results = list(EmotionPipeline.from_export(export).stream(unreadable_first(tmp_path / "in").frames(), 2))
-    assert [type(result).__name__ for result in results] == ["Skip", "Skip", "Prediction"] and results[2].faces
+    assert [type(result).__name__ for result in results] == ["Skip", "Skip", "EmotionResult"] and results[2].faces
 
 
 def test_an_onnx_pipelines_identity_is_its_graphs_and_settings_not_where_they_lie(yolo_export, tmp_path):
@@ -107,8 +108,8 @@ def test_the_exported_pipeline_gives_the_torch_pipelines_labels(trained_opencv_r
     manifest = load_or_build(  # the run's own test images
         instantiate(cfg.data.source).prepare(), instantiate(cfg.data.selection), cfg.paths.cache_dir)
     photos = manifest.classification.query("split == 'test'")["path"].tolist()
-    ours = EmotionPipeline.from_run(run).predict(photos)
-    theirs = EmotionPipeline.from_export(export).predict(photos)
+    ours = [result.faces for result in EmotionPipeline.from_run(run).predict(photos)]
+    theirs = [result.faces for result in EmotionPipeline.from_export(export).predict(photos)]
     assert [[f.label for f in faces] for faces in ours] == [[f.label for f in faces] for faces in theirs]
     assert [[f.box for f in faces] for faces in ours] == [[f.box for f in faces] for faces in theirs]  # same Haar
 
@@ -117,7 +118,7 @@ def test_from_export_never_imports_torch(yolo_export, tiny_aihub):
     _, export = yolo_export
     photo = sorted(tiny_aihub.rglob("*.jpg"))[0]
     code = (f"import sys, kemotion; from kemotion import EmotionPipeline; "
-            f"faces = EmotionPipeline.from_export({str(export)!r})({str(photo)!r}); "
+            f"faces = EmotionPipeline.from_export({str(export)!r})({str(photo)!r}).faces; "
             "assert faces and 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m); print('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -43,7 +43,8 @@ def test_predicting_the_test_split_gives_the_test_steps_labels_image_for_image(t
                          keep_default_na=False).set_index("filename").loc[table["filename"]]
     fallback = (report["fallback"] != "").to_numpy()
     assert len(predicted) == len(table) and (~fallback).sum() >= len(table) // 2
-    for faces, expected, fell_back in zip(predicted, test_step, fallback, strict=True):
+    for result, expected, fell_back in zip(predicted, test_step, fallback, strict=True):
+        faces = result.faces
         if fell_back:  # the test used the whole frame for want of a face: prediction reports no face instead
             assert faces == []
             continue
@@ -60,16 +61,16 @@ def test_a_path_a_pil_image_and_rgb_or_bgr_arrays_give_the_same_faces(resize_run
     path = sorted(tiny_aihub.rglob("*.jpg"))[0]
     pipe = EmotionPipeline.from_run(resize_run)
     rgb = images.load_rgb(path)
-    (face,) = pipe(path)
+    (face,) = pipe(path).faces
     assert face.box == (0, 0, rgb.shape[1], rgb.shape[0]) and face.detector_confidence is None  # the whole frame
     assert set(face.probabilities) == set(ENGLISH_NAMES) and sum(face.probabilities.values()) == pytest.approx(1)
     assert face.label == max(face.probabilities, key=face.probabilities.get) and face.label_ko
-    assert pipe.predict([str(path)], batch_size=1)[0] == [face]
-    (decoded,) = pipe(rgb)  # a path is decoded DCT-reduced, as training did; an array is already decoded in full
+    assert pipe.predict([str(path)], batch_size=1)[0].faces == [face]
+    (decoded,) = pipe(rgb).faces  # a path is decoded DCT-reduced, as training did; an array is already decoded in full
     assert decoded.box == face.box
     np.testing.assert_allclose(list(decoded.probabilities.values()), list(face.probabilities.values()), atol=0.02)
-    assert pipe(np.ascontiguousarray(rgb[..., ::-1]), bgr=True) == pipe(Image.open(path)) == [decoded]
-    swapped = pipe(rgb[..., ::-1].copy())  # BGR read as RGB: another input, another answer
+    assert pipe(np.ascontiguousarray(rgb[..., ::-1]), bgr=True).faces == pipe(Image.open(path)).faces == [decoded]
+    swapped = pipe(rgb[..., ::-1].copy()).faces  # BGR read as RGB: another input, another answer
     assert swapped[0].probabilities != decoded.probabilities
 
 
@@ -78,7 +79,7 @@ def test_an_exif_rotated_photo_gets_its_box_in_the_upright_frame(tmp_path, resiz
     exif = Image.Exif()
     exif[images.EXIF_ORIENTATION_TAG] = 6  # stored rotated: upright it is 40 wide, 80 high
     Image.fromarray(upright).save(tmp_path / "rotated.jpg", exif=exif)
-    (face,) = EmotionPipeline.from_run(resize_run)(tmp_path / "rotated.jpg")
+    (face,) = EmotionPipeline.from_run(resize_run)(tmp_path / "rotated.jpg").faces
     assert face.box == (0, 0, 40, 80)
 
 
@@ -107,11 +108,11 @@ def test_a_yolo_run_checks_its_face_detector_file(tmp_path):
     run = recorded_run(tmp_path, "yolo_kemo", ["preprocess.conf=0.0"])
     pipe = EmotionPipeline.from_run(run, max_faces=3)
     frame = np.full((96, 128, 3), 127, np.uint8)
-    faces = pipe(frame)
+    faces = pipe(frame).faces
     assert 1 <= len(faces) <= 3  # an untrained detector at conf 0 proposes many boxes: max_faces caps them
     assert [f.detector_confidence for f in faces] == sorted((f.detector_confidence for f in faces), reverse=True)
     assert all(0 <= f.box[0] < f.box[2] <= 128 and 0 <= f.box[1] < f.box[3] <= 96 for f in faces)
-    assert EmotionPipeline.from_run(run, conf=0.99)(frame) == []  # its scores are far below
+    assert EmotionPipeline.from_run(run, conf=0.99)(frame).faces == []  # its scores are far below
     record = json.loads((run / "run.json").read_text())["pipeline"]
     assert record["cropper"]["checkpoint"] == "detector/face_detector.ckpt"  # the run's own, relative to it
     kept = run / "detector" / "face_detector.ckpt"
@@ -141,14 +142,14 @@ def test_a_yolo_run_folder_predicts_the_same_when_moved_away_from_its_face_detec
     (tmp_path / "here").mkdir()
     run = recorded_run(tmp_path / "here", "yolo_kemo", ["preprocess.conf=0.0"])
     frame = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
-    before = EmotionPipeline.from_run(run, max_faces=3)(frame)
+    before = EmotionPipeline.from_run(run, max_faces=3)(frame).faces
     moved = shutil.copytree(run, tmp_path / "elsewhere" / "run")
     shutil.rmtree(tmp_path / "here")  # the cache that held the face detector, and the run's first folder
-    assert EmotionPipeline.from_run(moved, max_faces=3)(frame) == before and len(before) == 3
+    assert EmotionPipeline.from_run(moved, max_faces=3)(frame).faces == before and len(before) == 3
 
 
 def test_importing_kemotion_stays_light():
     code = ("import sys, kemotion; assert 'kemotion.inference.pipeline' not in sys.modules; "
-            "from kemotion import EmotionPipeline; print(EmotionPipeline.__module__)")
+            "from kemotion import EmotionPipeline, analyze; print(EmotionPipeline.__module__, analyze.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "kemotion.inference.pipeline"
+    assert out.split() == ["kemotion.inference.pipeline"] * 2

@@ -134,8 +134,8 @@ def test_a_moved_run_needs_no_start_weights_of_its_network(runs, tmp_path, monke
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
     monkeypatch.setenv("KEMOTION_OFFLINE", "1")
     run = edited_run(runs, "resize", tmp_path, lambda record: record["classifier"]["net"].update(start))
-    expected = EmotionPipeline.from_run(runs["resize"])(np.zeros((64, 64, 3), np.uint8))
-    moved = EmotionPipeline.from_run(run)(np.zeros((64, 64, 3), np.uint8))
+    expected = EmotionPipeline.from_run(runs["resize"])(np.zeros((64, 64, 3), np.uint8)).faces
+    moved = EmotionPipeline.from_run(run)(np.zeros((64, 64, 3), np.uint8)).faces
     assert moved[0].probabilities == expected[0].probabilities
 
 
