@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 EXIF_ORIENTATION_TAG = 0x0112
 TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # the upright frame swaps width and height
 PROBE_SCALE = 8  # JPEG DCT scaling 1/8: decodes every byte (truncation shows) at ~1/64 of the pixels
-FORMATS = ("JPEG", "PNG", "BMP", "WEBP")  # PIL format names kemotion decodes (a camera's MPO opens as JPEG)
+# PIL format names kemotion decodes: a camera's MPO opens as JPEG; a TIFF is read at its first page, 16-bit channels
+# as their high bytes (as 16-bit PNG)
+FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF")
+TIFF_WIDTH, TIFF_LENGTH = 256, 257  # the tags of a TIFF's stored size
 DCT_FORMATS = frozenset({"JPEG", "MPO"})  # decoded reduced by PIL's draft (DCT scaling)
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})  # 16-bit greyscale PNG ("I" in older PIL)
 
@@ -58,10 +61,11 @@ def probe_image(path: str | Path) -> ImageInfo:
     """
     with _opened(path) as img:
         try:
-            (w, h), image_format, mode = img.size, img.format or "", img.mode  # before draft changes them
+            (w, h), image_format, mode = _stored_size(img), img.format or "", img.mode  # before draft changes them
+            tiff_orientation = _orientation(img) if image_format == "TIFF" else None  # Pillow drops it once applied
             img.draft("RGB", (max(1, w // PROBE_SCALE), max(1, h // PROBE_SCALE)))
             img.load()
-            orientation = _orientation(img)  # after load: a PNG's eXIf chunk may follow its pixels
+            orientation = tiff_orientation or _orientation(img)  # after load: a PNG's eXIf chunk may follow its pixels
         except Exception as exc:
             raise _bad_decode(path, exc) from exc
     if orientation in TRANSPOSED_ORIENTATIONS:
@@ -74,7 +78,7 @@ def upright_size(path: str | Path) -> tuple[int, int]:
     does not open. Decoding errors show later, in `load_rgb`."""
     with _opened(path) as img:
         try:
-            (w, h), orientation = img.size, _orientation(img)
+            (w, h), orientation = _stored_size(img), _orientation(img)
         except Exception as exc:
             raise _bad_decode(path, exc) from exc
     return (h, w) if orientation in TRANSPOSED_ORIENTATIONS else (w, h)
@@ -148,6 +152,15 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def _stored_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) of the pixels as stored, before orientation. Pillow turns a TIFF upright itself as it loads it
+    (and drops its orientation tag), and from Pillow 11 gives its size upright already when it opens it; its own tags
+    give the stored size in every version."""
+    if img.format == "TIFF":
+        return img.tag_v2[TIFF_WIDTH], img.tag_v2[TIFF_LENGTH]
+    return img.size
+
+
 def _draft_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     """The draft request keeping the aspect ratio, so that the decoded longer side stays >= max_side."""
     scale = min(1.0, max_side / max(size))
@@ -157,7 +170,7 @@ def _draft_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
 def _eight_bit(img: Image.Image) -> Image.Image:
     """Modes that must change before pixels are averaged: palette → RGBA (an average of palette indices is another
     colour), 1-bit → L, and 16-bit greyscale → L scaled to 0-255 (PIL's own conversion clips every value above 255,
-    so a 16-bit PNG would come out white)."""
+    so a 16-bit PNG would come out white). Floating-point pixels (TIFF) are refused."""
     if img.mode in SIXTEEN_BIT_MODES:
         values = np.asarray(img)
         if values.dtype.itemsize != 2:  # "I": 32-bit integers holding 16-bit values
@@ -166,6 +179,8 @@ def _eight_bit(img: Image.Image) -> Image.Image:
         eight = Image.fromarray(np.ascontiguousarray(high))
         eight.info = img.info  # the EXIF orientation
         return eight
+    if img.mode == "F":  # a TIFF of floats: PIL's conversion clips them to 0-255, so 0.0-1.0 would come out black
+        raise ValueError("32-bit floating-point pixels have no fixed range; save it with 8 or 16 bits")
     if img.mode in ("P", "PA"):
         return img.convert("RGBA")  # palette transparency must go through RGBA
     return img.convert("L") if img.mode == "1" else img

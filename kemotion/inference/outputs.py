@@ -5,7 +5,7 @@ An output folder belongs to one prediction. `output_folder` makes `<project>/<na
 that is taken, even by a process that started in the same second) and records in `predict.json` what decides its
 results: the model files' SHA-256, the crop policy and settings, the resolved source. Only `resume=true` enters a
 folder again, and only one holding the same record and no symbolic link; another model, source or setting is
-refused, never mixed in.
+refused, never mixed in. A prediction that fails before its first result leaves no folder behind.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,8 @@ from kemotion.core.emotions import parse_emotion
 from kemotion.core.io import atomic_write
 from kemotion.inference.pipeline import EmotionPipeline
 from kemotion.inference.results import EmotionResult
-from kemotion.inference.sources import Skip, Source, open_source, video_fps
+from kemotion.inference.sources import Skip, Source, open_source
+from kemotion.inference.window import LiveWindow
 from kemotion.inference.writers import PredictionWriter, done_frames
 
 RECORD, LOCK = "predict.json", ".predict.lock"
@@ -80,7 +82,7 @@ def label_in_name(source: str) -> str | None:
 def prediction_identity(pipe: EmotionPipeline, found: Source, vid_stride: int = 1) -> dict:
     """What decides an output folder's results: the pipeline's identity, the resolved source and its frame stride."""
     return {"pipeline": pipe.identity(), "source": found.resolved,
-            "vid_stride": vid_stride if found.video is not None else None}
+            "vid_stride": vid_stride if found.videos else None}
 
 
 def check_name(name: str) -> None:
@@ -95,7 +97,8 @@ def check_name(name: str) -> None:
 def output_folder(project: Path, name: str, identity: dict, resume: bool = False,
                   options: dict | None = None) -> Iterator[tuple[Path, bool]]:
     """(the folder to predict into, whether it is resumed), owned while the block runs: `<project>/<name>` made
-    anew, or `<name>-N` when taken; with `resume`, an existing `<project>/<name>` of the same `identity`."""
+    anew, or `<name>-N` when taken; with `resume`, an existing `<project>/<name>` of the same `identity`. A new
+    folder is removed again when the block fails before a result is written in it: nothing there to resume."""
     check_name(name)
     wanted = Path(project) / name
     resumed = resume and wanted.exists()
@@ -114,6 +117,11 @@ def output_folder(project: Path, name: str, identity: dict, resume: bool = False
             with atomic_write(folder / RECORD, "w", encoding="utf-8") as handle:
                 json.dump({"identity": identity, "options": options or {}}, handle, indent=1, ensure_ascii=False)
         yield folder, resumed
+    except BaseException:
+        if not resumed and not done_frames(folder):
+            shutil.rmtree(folder)
+            log.info("Removed %s: the prediction failed before its first result", folder)
+        raise
     finally:
         lock.release()
 
@@ -165,26 +173,38 @@ def _differences(there: dict, here: dict, prefix: str = "") -> Iterator[tuple[st
 
 
 def predict_into(pipe: EmotionPipeline, source: str | int | Source, directory: Path, batch_size: int = 8,
-                 vid_stride: int = 1, save: bool = True, resume: bool = False) -> Summary:
+                 vid_stride: int = 1, save: bool = True, resume: bool = False,
+                 window: LiveWindow | None = None) -> Summary:
     """Predict every image or frame of `source` into `directory`; a resumed run skips the frames already done (a
-    video's are drawn again from their lines, so its annotated video is whole)."""
+    video's are drawn again from their lines, so its annotated video is whole). A `window` shows each result as it
+    comes, and its q or Esc ends the prediction there (what is done is kept)."""
     found = source if isinstance(source, Source) else open_source(source)
     done = done_frames(directory) if resume else frozenset()
-    if done and isinstance(found.video, int):
-        raise ValueError(f"{directory} holds frames of webcam {found.video}: a live stream cannot resume; predict "
-                         "into a new folder (resume=false)")
+    if done and found.live:
+        raise ValueError(f"{directory} holds frames of {found.resolved}: a live stream cannot resume; predict into a "
+                         "new folder (resume=false)")
     summary = Summary(resumed=len(done))
-    fps = video_fps(found.video) / vid_stride if found.video is not None else None
-    total = (len(found) if found.video is None else -(-len(found) // vid_stride)) - len(done)
-    with PredictionWriter(directory, save=save, root=found.root, resume=resume, fps=fps) as writer, \
-            tqdm(total=max(total, 0) or None, unit="img", desc="predicting", dynamic_ncols=True) as progress:
-        if done and save and found.video is not None:
-            writer.replay(found.frames(vid_stride, keep=done.__contains__))
-        pending = found.frames(vid_stride, keep=(lambda key: key not in done) if done else None)
-        for result in pipe.stream(pending, batch_size):
+    total = found.count(vid_stride)
+    with PredictionWriter(directory, save=save, root=found.root, resume=resume) as writer, \
+            tqdm(total=None if total is None else max(total - len(done), 0) or None, unit="img", desc="predicting",
+                 dynamic_ncols=True) as progress:
+        for result in _predicted(pipe, found, writer, done, batch_size, vid_stride):
             writer.write(result)
             summary.add(result)
             progress.update()
             if progress.n % batch_size == 0:
                 writer.flush()
+            if window is not None and not window.show(result):
+                break
     return summary
+
+
+def _predicted(pipe: EmotionPipeline, found: Source, writer: PredictionWriter, done: frozenset,
+               batch_size: int, vid_stride: int) -> Iterator[EmotionResult | Skip]:
+    """The results of the frames not `done`, part by part (the images, then each video), a resumed video's done
+    frames drawn from their lines just before its new ones."""
+    for part in found.parts():
+        if done and writer.save and part.videos:
+            writer.replay(part.frames(vid_stride, keep=done.__contains__))
+        yield from pipe.stream(part.frames(vid_stride, keep=(lambda key: key not in done) if done else None),
+                               batch_size)

@@ -1,12 +1,13 @@
 """What `kemotion.predict` writes, as it goes: `predictions.jsonl` (a line per image or video frame),
 `predictions.csv` (a row per face), `skipped.csv` (a file that could not be read, and why), and annotated images
-(or an annotated video): each face's box and `기쁨 happy 0.93` in NanumGothic (bundled with koreanize-matplotlib).
+(and videos): each face's box and `기쁨 happy 0.93` in NanumGothic (bundled with koreanize-matplotlib).
 
 Lines and rows are appended and flushed batch by batch, so a killed run keeps every finished image; `done_frames`
 reads them back to resume (a torn last line is dropped, atomically, and its image done again). A JSON line is an
 image's done-marker: on resume the CSV is written again from the finished lines, so a kill between an image's rows
 and its line (or a line flushed before its rows) leaves no duplicate and no missing row. An annotated image keeps
-its file's name, extension and format, in the folders below the source's root: two files never share one.
+its file's name, extension and format, and an annotated video its file's name with `.mp4` added (unless it ends so), in
+the folders below the source's root: two files never share one.
 """
 
 from __future__ import annotations
@@ -76,12 +77,10 @@ def done_frames(directory: Path) -> frozenset[FrameKey]:
 class PredictionWriter(contextlib.ExitStack):
     """Appends each prediction to the tables (and draws it, when `save`) as it comes; a context manager."""
 
-    def __init__(self, directory: Path, save: bool = True, root: Path | None = None, resume: bool = False,
-                 fps: float | None = None) -> None:
-        """`root`: the folder annotated images are named relative to (others: by their file name); `fps`: a video
-        source's, for the annotated video."""
+    def __init__(self, directory: Path, save: bool = True, root: Path | None = None, resume: bool = False) -> None:
+        """`root`: the folder annotated images and videos are named relative to (others: by their file name)."""
         super().__init__()
-        self.directory, self.save, self.root, self.fps = directory, save, root, fps
+        self.directory, self.save, self.root = directory, save, root
         directory.mkdir(parents=True, exist_ok=True)
         if resume:
             _drop_torn_line(directory / PREDICTIONS)
@@ -90,7 +89,7 @@ class PredictionWriter(contextlib.ExitStack):
         self._lines = self.enter_context(open(directory / PREDICTIONS, mode, encoding="utf-8"))  # noqa: SIM115 (the stack closes it)
         self._rows = self._csv(directory / ROWS, ROW_FIELDS, mode)
         self._skips = self._csv(directory / SKIPPED, ["source", "reason"], mode)
-        self._video: cv2.VideoWriter | None = None
+        self._video: tuple[str, cv2.VideoWriter] | None = None  # the video being drawn: its source, its writer
         self.callback(self._release_video)
 
     def write(self, result: EmotionResult | Skip) -> None:
@@ -126,22 +125,37 @@ class PredictionWriter(contextlib.ExitStack):
 
     def _release_video(self) -> None:
         if self._video is not None:
-            self._video.release()
+            self._video[1].release()
+            self._video = None
 
     def _draw(self, prediction: EmotionResult) -> None:
         frame = prediction.frame
         picture = annotate(frame.decode(None), prediction.faces)
-        if self.fps is not None:  # a video source: one annotated video
-            if self._video is None:
-                self._video = cv2.VideoWriter(str(self.directory / "annotated.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
-                                              self.fps, (frame.width, frame.height))
-            self._video.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        if frame.fps is not None:  # a video frame: into its video's annotated copy
+            self._video_of(frame).write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
             return
-        source = Path(frame.source)
-        relative = source.relative_to(self.root) if self.root and source.is_relative_to(self.root) else source.name
-        kind = Image.registered_extensions().get(source.suffix.lower(), "PNG")  # the file's own format
+        relative = self._relative(frame.source)
+        kind = Image.registered_extensions().get(relative.suffix.lower(), "PNG")  # the file's own format
         with atomic_write(self.directory / "annotated" / relative, "wb") as handle:
             Image.fromarray(picture).save(handle, kind, **({"quality": JPEG_QUALITY} if kind == "JPEG" else {}))
+
+    def _relative(self, source: str) -> Path:
+        path = Path(source)
+        return path.relative_to(self.root) if self.root and path.is_relative_to(self.root) else Path(path.name)
+
+    def _video_of(self, frame: Frame) -> cv2.VideoWriter:
+        """The writer of the annotated copy of `frame`'s video; the one before it is finished (a source's videos come
+        one after the other)."""
+        if self._video is None or self._video[0] != frame.source:
+            self._release_video()
+            relative = self._relative(frame.source)
+            if relative.suffix.lower() != ".mp4":
+                relative = relative.with_name(f"{relative.name}.mp4")
+            path = self.directory / "annotated" / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._video = frame.source, cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), frame.fps,
+                                                        (frame.width, frame.height))
+        return self._video[1]
 
 
 def annotate(image: np.ndarray, faces: list[Face]) -> np.ndarray:

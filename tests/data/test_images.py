@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
@@ -184,7 +185,7 @@ def test_a_16_bit_greyscale_png_is_scaled_to_8_bit_not_clipped_white(tmp_path):
 
 
 @pytest.mark.parametrize(("fmt", "mode"), [("PNG", "RGB"), ("PNG", "P"), ("PNG", "I;16"), ("BMP", "RGB"),
-                                           ("WEBP", "RGB")])
+                                           ("WEBP", "RGB"), ("TIFF", "RGB"), ("TIFF", "I;16")])
 def test_max_side_bounds_every_format_not_only_jpeg(tmp_path, fmt, mode):
     """A memory proxy: what a decode at max_side returns (and what a batch holds) is under 2 × max_side on its long
     side in every format; a 2400 px PNG came back at 2400 px."""
@@ -221,3 +222,40 @@ def test_a_fifo_named_jpg_is_a_bad_image_at_once(tmp_path):
         with pytest.raises(BadImage, match=r"pipe\.jpg: not a regular file: a FIFO") as raised:
             returns_within(5, lambda read=read: read(fifo), unblock=lambda: feed_fifo(fifo))
         assert raised.value.kind == "not a regular file"
+
+
+def test_a_16_bit_tiff_is_scaled_to_8_bit_as_a_16_bit_png_is(tmp_path):
+    grey = np.array([[0, 256, 100 * 256, 32768, 65535]], np.uint16)
+    Image.fromarray(grey).save(tmp_path / "grey.tif")
+    assert probe_image(tmp_path / "grey.tif").mode == "I;16"
+    assert load_rgb(tmp_path / "grey.tif")[0, :, 1].tolist() == [0, 1, 100, 128, 255]
+    colour = np.array([[[65535, 32768, 0], [256, 100 * 256, 65535]]], np.uint16)
+    assert cv2.imwrite(str(tmp_path / "colour.tif"), colour[..., ::-1])  # PIL writes no 16-bit RGB; OpenCV does
+    assert load_rgb(tmp_path / "colour.tif").tolist() == [[[255, 128, 0], [1, 100, 255]]]  # each channel's high byte
+
+
+@pytest.mark.parametrize("mode", ["RGB", "I;16"])
+def test_a_tiff_is_turned_upright_once(tmp_path, mode):
+    """Pillow turns a TIFF upright itself when it loads it, and (from Pillow 11) gives its size upright already when
+    it opens it: the header size must not be turned a second time."""
+    path = draw(tmp_path / "rot6.tif", size=(400, 300), fmt="TIFF", orientation=6)
+    if mode == "I;16":  # the same picture, stored in 16-bit grey
+        stored = np.asarray(Image.open(draw(tmp_path / "stored.png", fmt="PNG")).convert("L"), np.uint16)
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        Image.fromarray(stored * 257).save(path, exif=exif)
+    assert upright_size(path) == (300, 400)
+    assert probe_image(path) == ImageInfo(300, 400, 6, "TIFF", mode)
+    for max_side in (None, 100):
+        rgb = load_rgb(path, max_side=max_side)
+        assert rgb.shape == ((400, 300, 3) if max_side is None else (100, 75, 3))
+        corner = rgb[2, rgb.shape[1] - 3]  # the stored top-left is the upright top-right
+        assert is_red(corner) if mode == "RGB" else corner[0] < 100  # red is darker than grey in grey
+
+
+def test_a_tiff_of_floats_is_refused_not_clipped_black(tmp_path):
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(path)
+    with pytest.raises(BadImage, match=r"float\.tif: unsupported image: mode F .*floating-point") as raised:
+        load_rgb(path)
+    assert raised.value.kind == "unsupported image"

@@ -7,7 +7,10 @@ import json
 import logging
 import os
 import shutil
+import socket
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -18,8 +21,9 @@ from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
 from kemotion.core.config import CONFIG_PACKAGE
+from kemotion.inference.pipeline import EmotionPipeline
 from kemotion.inference.sources import open_source
-from kemotion.inference.writers import ROW_FIELDS
+from kemotion.inference.writers import ROW_FIELDS, done_frames
 from kemotion.predict import main, predict
 from tests.inference.conftest import recorded_run
 
@@ -136,7 +140,7 @@ def test_a_video_is_predicted_frame_by_frame_into_an_annotated_video(tmp_path, o
     lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [line["frame"] for line in lines] == [0, 3, 6] and summary.images == 3
     assert {(line["source"], line["width"], line["height"]) for line in lines} == {(str(video), 160, 120)}
-    capture = cv2.VideoCapture(str(out / "annotated.mp4"))
+    capture = cv2.VideoCapture(str(out / "annotated" / "clip.avi.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     capture.release()
 
@@ -150,7 +154,6 @@ def test_bad_sources_are_errors_naming_them(tmp_path, opencv_run):
     (tmp_path / "docs").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no images"):
         open_source(tmp_path / "docs")
-    assert open_source("0").video == 0  # a webcam index
 
 
 @pytest.mark.parametrize("name", ["predict", "export"])
@@ -159,7 +162,9 @@ def test_the_command_configs_compose_and_name_every_option(name):
     with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
         cfg = compose(name, overrides=["run=somewhere"] + (["source=x"] if name == "predict" else []),
                       return_hydra_config=True)
-    assert cfg.run == "somewhere" and cfg.hydra.run.dir.startswith(f"outputs/{name}")
+    assert cfg.run == "somewhere"
+    # predict makes its output folder itself, and only once the source and the models are there
+    assert cfg.hydra.run.dir == "." if name == "predict" else cfg.hydra.run.dir.startswith(f"outputs/{name}")
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +228,7 @@ def test_a_video_resumes_where_it_stopped(tmp_path, monkeypatch, opencv_run, tin
         assert [face["box"] for face in after["faces"]] == [face["box"] for face in before["faces"]]
         assert [p for face in after["faces"] for p in face["probabilities"].values()] == pytest.approx(
             [p for face in before["faces"] for p in face["probabilities"].values()], abs=1e-5)
-    capture = cv2.VideoCapture(str(folder / "annotated.mp4"))
+    capture = cv2.VideoCapture(str(folder / "annotated" / "clip.avi.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3  # the frames done before are drawn again
     capture.release()
 
@@ -266,3 +271,160 @@ def test_the_torn_line_repair_writes_a_new_file(tmp_path, monkeypatch, opencv_ru
     os.link(table, tmp_path / "seen")  # the same file, under a second name: an in-place rewrite shows through it
     command(monkeypatch, *args)
     assert (tmp_path / "seen").read_text(encoding="utf-8") == torn and len(lines_of(tmp_path / "mine")) == 2
+
+
+def face_clip(path: Path, photo: np.ndarray, frames: int, fourcc: str = "MJPG") -> Path:
+    """A video of `frames` frames of `photo` (BGR), shifted a little each frame."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (photo.shape[1], photo.shape[0]))
+    for shift in range(frames):
+        writer.write(np.roll(photo, shift * 3, axis=1))
+    writer.release()
+    return path
+
+
+def frame_count(video: Path) -> int:
+    capture = cv2.VideoCapture(str(video))
+    try:
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+
+
+def test_a_list_of_a_tiff_and_videos_gives_a_line_per_frame_and_an_annotated_copy_each(tmp_path, monkeypatch,
+                                                                                          opencv_run, tiny_aihub):
+    face = cv2.resize(cv2.imread(str(sorted(tiny_aihub.rglob("*.jpg"))[0])), (160, 120))
+    media = tmp_path / "media"
+    face_clip(media / "a.mkv", face, 3)
+    face_clip(media / "sub" / "b.webm", face, 2, fourcc="VP80")
+    cv2.imwrite(str(media / "c.tif"), face)
+    (tmp_path / "list.txt").write_text("media/a.mkv\nmedia/sub/b.webm\nmedia/c.tif\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    summary = predict_in(out, [f"run={opencv_run}", "source=list.txt"])
+    lines = lines_of(out)
+    assert [(Path(line["source"]).name, line["frame"]) for line in lines] == [  # the images, then each video
+        ("c.tif", 0), ("a.mkv", 0), ("a.mkv", 1), ("a.mkv", 2), ("b.webm", 0), ("b.webm", 1)]
+    assert summary.images == 6 and {(line["width"], line["height"]) for line in lines} == {(160, 120)}
+    drawn = sorted(p.relative_to(out / "annotated").as_posix() for p in (out / "annotated").rglob("*") if p.is_file())
+    assert drawn == ["a.mkv.mp4", "c.tif", "sub/b.webm.mp4"]  # below the folder the listed files share
+    assert [frame_count(out / "annotated" / name) for name in ("a.mkv.mp4", "sub/b.webm.mp4")] == [3, 2]
+    identity = json.loads((out / "predict.json").read_text(encoding="utf-8"))["identity"]
+    assert identity["source"] == str(tmp_path / "list.txt") and identity["vid_stride"] == 1
+
+
+@pytest.fixture
+def no_models(monkeypatch):
+    """Loading a pipeline fails the test: what is checked here must be checked before the models load."""
+    def load(*args, **kwargs):
+        pytest.fail("the models were loaded before the source was checked")
+
+    monkeypatch.setattr(EmotionPipeline, "from_run", load)
+    monkeypatch.setattr(EmotionPipeline, "from_export", load)
+
+
+@pytest.mark.parametrize(("source", "error", "message"), [
+    ("photos/IMG_0001.jgp", FileNotFoundError, r"source=photos/IMG_0001\.jgp: no such file or folder"),
+    ("notes.pdf", ValueError, r"source=notes\.pdf: a \.pdf is no image"),
+    ("list.txt", FileNotFoundError, r"source=list\.txt line 2: photos/IMG_0002\.jpg not found"),
+    ("https://example.com/me.jpg", ConnectionError, r"source=https://example\.com/me\.jpg: cannot download it"),
+])
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_a_typo_in_source_fails_before_the_models_load_and_leaves_no_folder(tmp_path, monkeypatch, no_models,
+                                                                            source, error, message, backend):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "IMG_0001.jpg").write_bytes(b"a photo")
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "list.txt").write_text("photos/IMG_0001.jpg\nphotos/IMG_0002.jpg\n", encoding="utf-8")
+
+    def offline(request, timeout):
+        raise urllib.error.URLError(socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(error, match=message) as raised:
+        command(monkeypatch, "run=outputs/runs/mine", f"source={source}", f"backend={backend}", "project=predictions")
+    assert "\n" not in str(raised.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.txt", "notes.pdf", "photos"]  # Hydra's made none
+
+
+@pytest.mark.parametrize("results_before", [0, 1])
+def test_a_prediction_that_fails_before_its_first_result_leaves_no_folder(tmp_path, monkeypatch, opencv_run,
+                                                                         photo_folder, results_before):
+    streamed = EmotionPipeline.stream
+
+    def failing(self, frames, batch_size=8):
+        for number, result in enumerate(streamed(self, frames, batch_size)):
+            if number == results_before:
+                raise MemoryError("the detector ran out of memory")
+            yield result
+
+    monkeypatch.setattr(EmotionPipeline, "stream", failing)
+    project = tmp_path / "project"
+    with pytest.raises(MemoryError):
+        command(monkeypatch, f"run={opencv_run}", f"source={photo_folder}", f"project={project}", "name=mine")
+    if results_before == 0:
+        assert folders(project) == []
+    else:  # a result is there (a line or a skip row): the folder is kept, to resume
+        (folder,) = folders(project)
+        assert folder.name == "mine" and len(done_frames(folder)) == 1
+
+
+@pytest.fixture
+def screen(monkeypatch):
+    """A display stood in for: OpenCV's window calls are recorded, and waitKey returns `keys` in turn (-1: none)."""
+    monkeypatch.setenv("DISPLAY", ":0")
+    seen = {"opened": [], "pictures": [], "waits": [], "keys": [], "closed": []}
+
+    def wait(milliseconds):
+        seen["waits"].append(milliseconds)
+        return seen["keys"].pop(0) if seen["keys"] else -1
+
+    monkeypatch.setattr(cv2, "namedWindow", lambda title, flags: seen["opened"].append(title))
+    monkeypatch.setattr(cv2, "imshow", lambda title, picture: seen["pictures"].append(picture))
+    monkeypatch.setattr(cv2, "waitKey", wait)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda title: seen["closed"].append(title))
+    return seen
+
+
+def test_show_draws_each_image_in_a_window_until_q(tmp_path, monkeypatch, opencv_run, photo_folder, screen):
+    screen["keys"] = [-1, ord("q")]
+    summary = predict_in(tmp_path / "out", [f"run={opencv_run}", f"source={photo_folder}", "show=true", "save=false"])
+    assert summary.images == 2 and len(lines_of(tmp_path / "out")) == 2  # q after the second: what is done is kept
+    assert screen["opened"] == screen["closed"] == [f"kemotion predict {photo_folder}"]
+    assert screen["waits"] == [300, 300]  # an image stays 300 ms, as in ultralytics
+    sizes = [(line["height"], line["width"], 3) for line in lines_of(tmp_path / "out")]
+    assert [picture.shape for picture in screen["pictures"]] == sizes
+    shown, first = screen["pictures"][0].astype(int), cv2.imread(lines_of(tmp_path / "out")[0]["source"]).astype(int)
+    assert np.abs(shown - first).mean() < np.abs(shown - first[..., ::-1]).mean()  # in OpenCV's order, BGR
+
+
+def test_show_plays_a_video_at_its_pace_and_esc_stops_it(tmp_path, opencv_run, tiny_aihub, screen):
+    face = cv2.resize(cv2.imread(str(sorted(tiny_aihub.rglob("*.jpg"))[0])), (160, 120))
+    video = face_clip(tmp_path / "clip.avi", face, 6)
+    screen["keys"] = [-1, -1, 27]
+    out = tmp_path / "out"
+    summary = predict_in(out, [f"run={opencv_run}", f"source={video}", "show=true", "batch_size=1"])
+    assert summary.images == 3 and screen["waits"] == [1, 1, 1] and screen["closed"] == screen["opened"]
+    assert frame_count(out / "annotated" / "clip.avi.mp4") == 3
+
+
+def test_show_without_a_display_is_refused_before_the_models_load(tmp_path, monkeypatch, no_models, photo_folder):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    with pytest.raises(RuntimeError, match=r"^show=true needs a display, and DISPLAY is not set here"):
+        command(monkeypatch, "run=outputs/runs/mine", f"source={photo_folder}", "show=true",
+                f"project={tmp_path / 'project'}")
+    assert not (tmp_path / "project").exists()
+
+
+def test_show_with_an_opencv_without_windows_is_refused_and_leaves_no_folder(tmp_path, monkeypatch, opencv_run,
+                                                                              photo_folder, screen):
+    def headless(title, flags):
+        raise cv2.error("The function is not implemented. Rebuild the library with Windows, GTK+ 2.x or Cocoa support")
+
+    monkeypatch.setattr(cv2, "namedWindow", headless)
+    with pytest.raises(RuntimeError, match="show=true: this OpenCV cannot open a window"):
+        command(monkeypatch, f"run={opencv_run}", f"source={photo_folder}", "show=true",
+                f"project={tmp_path / 'project'}")
+    assert folders(tmp_path / "project") == []

@@ -1,12 +1,13 @@
 """An image is opened only as a format kemotion lists: an EPS named `.jpg` never reaches PIL's EPS plugin (which hands
-the file to Ghostscript where it is installed) and is a skip row naming the file and its format."""
+the file to Ghostscript where it is installed) and is a skip row naming the file and its format. A TIFF, admitted for
+predict, is held to PIL's decompression-bomb limit like every other format."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from PIL import EpsImagePlugin
+from PIL import EpsImagePlugin, Image, TiffImagePlugin
 
 from kemotion.data.images import BadImage, load_rgb, probe_image, upright_size
 from kemotion.inference.sources import Skip, open_source
@@ -58,5 +59,23 @@ def test_an_eps_in_a_predict_source_is_a_skip_row(tmp_path, eps_plugin_watched):
     hostile_eps(folder / "photo.jpg", marker)
     (skip,) = open_source(folder).frames()
     assert isinstance(skip, Skip) and skip.source == str(folder / "photo.jpg")
-    assert skip.reason.startswith("unsupported image: EPS content; kemotion reads JPEG, PNG, BMP, WEBP only")
+    assert skip.reason.startswith("unsupported image: EPS content; kemotion reads JPEG, PNG, BMP, WEBP, TIFF only")
     assert used == [] and not marker.exists()
+
+
+def test_a_tiff_decompression_bomb_is_a_skip_row_and_never_decoded(tmp_path, monkeypatch):
+    """A few hundred bytes of LZW that declare more pixels than PIL's limit (lowered here, so the file stays small):
+    refused when opened, before a pixel buffer is made."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    Image.new("L", (200, 100)).save(folder / "bomb.tif", compression="tiff_lzw")
+    assert (folder / "bomb.tif").stat().st_size < 1000
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)  # PIL refuses above twice this: 20,000 px is a bomb
+    decoded = []
+    monkeypatch.setattr(TiffImagePlugin.TiffImageFile, "load", lambda self: decoded.append(self))
+    (skip,) = open_source(folder).frames()
+    assert skip.source == str(folder / "bomb.tif") and decoded == []
+    assert skip.reason.startswith("unsupported image: Image size (20000 pixels) exceeds limit of 10000 pixels")
+    for read in (probe_image, load_rgb, upright_size):
+        with pytest.raises(BadImage, match=r"bomb\.tif: unsupported image: .*decompression bomb"):
+            read(folder / "bomb.tif")
