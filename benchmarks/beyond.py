@@ -41,7 +41,7 @@ from kemotion.data.synthetic import SyntheticAIHub
 from kemotion.data.transforms import eval_transform
 from kemotion.lit.detection_metrics import postprocess
 from kemotion.lit.onestage import most_confident_emotion
-from kemotion.models.face_detector import save_detector
+from kemotion.models.yolo import save_detector
 from kemotion.preprocess.cropper import SourceImage
 from kemotion.preprocess.resize import ResizeCropper
 from kemotion.preprocess.yolo import YoloCropper

@@ -126,7 +126,7 @@ def _cached_detector(cache: Path) -> Path:
     found = sorted((cache / "detectors").glob("*/*/face_detector.ckpt"), key=os.path.getmtime)
     if found:
         return found[-1]
-    from kemotion.models.face_detector import build_detector, save_detector
+    from kemotion.models.yolo import build_detector, save_detector
 
     path = cache / "benchmarks" / "untrained_yolo_facev2_n.pt"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ for it the full-size count is the exact one.
 
 from __future__ import annotations
 
-from kemotion.models.face_detector import (
+from kemotion.models.yolo import (
     build_detector,  # first: kemotion sets YOLO_OFFLINE etc. before ultralytics loads
 )
 

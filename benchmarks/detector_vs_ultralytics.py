@@ -65,7 +65,7 @@ from kemotion.datamodules.detection import DetectionDataModule  # kemotion sets 
 from kemotion.datamodules.widerface import WiderDetectionDataModule
 from kemotion.lit.detector import FaceDetector
 from kemotion.lit.ema import RampedEMA
-from kemotion.models.face_detector import build_detector
+from kemotion.models.yolo import build_detector
 
 ARCHITECTURE = "yolov8n.yaml"  # ultralytics' side, and kemotion's with --data aihub
 FACEV2 = "yolo-facev2"  # kemotion's side with --data wider

@@ -168,7 +168,7 @@ def _detector_rates(args: argparse.Namespace, device: torch.device) -> dict[str,
     """YOLO-FaceV2's training img/s (FaceDetector's loss on one centred face per image) and eval detect img/s."""
     import kemotion  # noqa: F401  (first: offline settings before ultralytics)
     from kemotion.lit.detector import FaceDetector
-    from kemotion.models.face_detector import build_detector
+    from kemotion.models.yolo import build_detector
 
     size, n = args.detector_size, args.detector_batch
     detector = FaceDetector(net=build_detector("yolo-facev2", args.detector_scale),

@@ -36,9 +36,9 @@ from kemotion.inference.exporter import export_run
 from kemotion.inference.onnx import DETECTOR_FILE
 from kemotion.inference.outputs import predict_into
 from kemotion.inference.pipeline import EmotionPipeline
-from kemotion.models.face_detector import load_detector
 from kemotion.models.onnx_export import DecodedHead
 from kemotion.models.onnx_runtime import session
+from kemotion.models.yolo import load_detector
 from kemotion.preprocess.cache import crop_batch
 from kemotion.preprocess.cropper import SourceImage
 from kemotion.preprocess.resize import ResizeCropper

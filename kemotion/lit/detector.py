@@ -25,7 +25,7 @@ from torchmetrics import MeanMetric
 from kemotion.lit.detection_loss import FaceDetectionLoss
 from kemotion.lit.detection_metrics import face_map, postprocess, targets_from_batch
 from kemotion.lit.wider_eval import WiderFaceAP
-from kemotion.models.face_detector import ARCHITECTURE_KEY
+from kemotion.models.yolo import ARCHITECTURE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class FaceDetector(L.LightningModule):
         return self._criterion
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Keep the architecture beside the weights: `kemotion.models.face_detector.load_detector` rebuilds from
+        """Keep the architecture beside the weights: `kemotion.models.yolo.load_detector` rebuilds from
         the file."""
         checkpoint[ARCHITECTURE_KEY] = self.net.yaml
 

@@ -3,7 +3,7 @@
 `ultralytics.nn.tasks.parse_model` (8.4) treats some strings of the dict as code: it `eval`s `activation`, looks each
 row's module name up in its own module globals (any function or class there, not only layers) or in `torch.nn` /
 `torchvision.ops`, and resolves string arguments with `locals()` or `ast.literal_eval`. A face-detector checkpoint
-stores that dict (`kemotion.models.face_detector.ARCHITECTURE_KEY`), and a model YAML may be any file; so every dict is
+stores that dict (`kemotion.models.yolo.ARCHITECTURE_KEY`), and a model YAML may be any file; so every dict is
 checked here first against what kemotion writes:
 - top-level keys: only those ultralytics' detection YAMLs hold, each of its type;
 - `activation`: absent, or `nn.<Activation>(<numbers>)` for a torch activation class;

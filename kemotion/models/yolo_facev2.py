@@ -4,7 +4,7 @@ YOLO-FaceV2 (Yu et al. 2022, arXiv:2208.02019; github.com/Krasjet-Yu/YOLO-FaceV2
 an RFE block at the last backbone stage, a neck one level deeper (detection at strides 4, 8, 16) and a MultiSEAM
 attention block before each detection level. Everything else — Conv, C3, SPP, Concat, the Detect head — is
 ultralytics' own, so only these blocks live here. The architecture itself is data:
-`kemotion/models/architectures/yolo-facev2.yaml`, built by `kemotion.models.face_detector.build_detector`.
+`kemotion/models/architectures/yolo-facev2.yaml`, built by `kemotion.models.yolo.build_detector`.
 
 How ultralytics finds them. `ultralytics.nn.tasks.parse_model` has no registry: it looks a YAML module name up in
 its own module globals, so `register_with_ultralytics()` (run on import) sets our classes there. That alone is not

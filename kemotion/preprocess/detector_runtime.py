@@ -38,7 +38,7 @@ def detector_runtime(path: str, sha256: str, device: str = "cpu", trust_checkpoi
         from kemotion.models.onnx_runtime import session
 
         return OnnxDetector(session(Path(path)))
-    from kemotion.models.face_detector import load_detector
+    from kemotion.models.yolo import load_detector
 
     return TorchDetector(load_detector(path, trust_checkpoint).to(device), device)
 
@@ -90,8 +90,8 @@ def export_detector(path: str, side: int, directory: Path, opset: int, trust_che
         return DETECTOR_FILE
     import torch
 
-    from kemotion.models.face_detector import load_detector
     from kemotion.models.onnx_export import DecodedHead, to_onnx
+    from kemotion.models.yolo import load_detector
 
     to_onnx(DecodedHead(load_detector(path, trust_checkpoint)), torch.zeros(2, 3, side, side), target, "detections",
             opset)

@@ -4,7 +4,7 @@ The detector sees the image letterboxed to `detect_side` (its training size: `da
 of `batch_size` images per forward pass; its boxes are mapped back to full resolution, where the margin square is
 cut (from a decode just large enough for the crop, see `FaceCropper`). `checkpoint` is the detector's file, and its
 suffix chooses the runtime (`kemotion.preprocess.detector_runtime`): a kemotion face-detector checkpoint (or an
-ultralytics `.pt` with `trust_checkpoint=true`, `kemotion.models.face_detector.load_detector`) on torch, an exported
+ultralytics `.pt` with `trust_checkpoint=true`, `kemotion.models.yolo.load_detector`) on torch, an exported
 `face_detector.onnx` on onnxruntime, which is how an export predicts without torch. The detector is loaded once per
 process, and the file's SHA-256 is a field, so the cache key changes whenever the weights do.
 """

@@ -162,7 +162,7 @@ def test_max_side_keeps_orientation(tmp_path):
 
 def test_a_corrupt_image_is_still_reported_after_ultralytics_patched_pil(tmp_path):
     """ultralytics' import replaces PIL.Image.open with one that tries to pip-install pi-heif on such files."""
-    import kemotion.models.face_detector  # noqa: F401  (imports ultralytics, which applies its patch)
+    import kemotion.models.yolo  # noqa: F401  (imports ultralytics, which applies its patch)
 
     assert Image.open.__module__ == "ultralytics.utils.patches"
     path = tmp_path / "noise.jpg"

@@ -12,7 +12,7 @@ from omegaconf import open_dict
 
 from kemotion.engine.runs import RunFolder, pipeline_record
 from kemotion.engine.training import train
-from kemotion.models.face_detector import build_detector, save_detector
+from kemotion.models.yolo import build_detector, save_detector
 from tests.conftest import compose_config
 
 TINY_NET = ["model.net.width=8", "model.net.stages=[1,1,1,1]"]

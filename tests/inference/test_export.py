@@ -17,9 +17,9 @@ from kemotion.data.manifest import load_or_build
 from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from kemotion.inference.exporter import export_run
 from kemotion.inference.onnx import DETECTOR_FILE, classifier_inputs
-from kemotion.models.face_detector import load_detector, save_detector
 from kemotion.models.onnx_export import DecodedHead
 from kemotion.models.onnx_runtime import session
+from kemotion.models.yolo import load_detector, save_detector
 from tests.inference.conftest import detector_checkpoint, recorded_run
 from tests.inference.test_pipeline import unreadable_first
 

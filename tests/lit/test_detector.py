@@ -15,7 +15,7 @@ import kemotion  # noqa: F401  (before ultralytics: offline settings)
 from kemotion.datamodules.detection import collate
 from kemotion.lit.detector import FaceDetector
 from kemotion.lit.ema import RampedEMA, ramped_ema
-from kemotion.models.face_detector import load_detector
+from kemotion.models.yolo import load_detector
 
 SIZE = 64
 

@@ -13,10 +13,10 @@ import torchvision
 from torch import nn
 
 from kemotion.models.checkpoint import LoadResult, load_weights
-from kemotion.models.face_detector import build_detector
 from kemotion.models.kemotionnet import RESNET18_IMAGENET, kemotionnet
 from kemotion.models.resnet import resnet18
 from kemotion.models.vgg import vgg19
+from kemotion.models.yolo import build_detector
 from kemotion.models.yolo_facev2_weights import ORIGINAL_RELEASE
 from tests.models.test_yolo_facev2_weights import release_checkpoint
 

@@ -14,7 +14,7 @@ from ultralytics.nn.modules import Conv, Focus
 from ultralytics.nn.tasks import DetectionModel
 
 from kemotion.models.checkpoint import load_weights
-from kemotion.models.face_detector import ARCHITECTURES_DIR, architecture_config, build_detector
+from kemotion.models.yolo import ARCHITECTURES_DIR, architecture_config, build_detector
 from kemotion.models.yolo_facev2 import RFEM, MultiSEAM, SharedDilationConv, resolve_rows
 
 SIZE = 128  # the smallest input whose stride-16 map (8×8) fits MultiSEAM's largest patch (8)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from kemotion.models.checkpoint import load_weights
-from kemotion.models.face_detector import build_detector
+from kemotion.models.yolo import build_detector
 from kemotion.models.yolo_facev2_weights import ORIGINAL_RELEASE, is_original_checkpoint, read_original_state
 
 HEAD = 34  # the Detect row of the original's layer table

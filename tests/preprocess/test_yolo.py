@@ -81,7 +81,7 @@ def test_a_missing_checkpoint_is_named_with_how_to_make_one(tmp_path):
 
 
 def test_a_real_detector_checkpoint_runs(tmp_path):
-    from kemotion.models.face_detector import build_detector
+    from kemotion.models.yolo import build_detector
 
     path = tmp_path / "yolov8n_faces.pt"
     torch.save({"model": build_detector("yolov8n.yaml", num_classes=1)}, path)  # an ultralytics-format file

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from kemotion.models.face_detector import ARCHITECTURE_KEY, build_detector, load_detector, save_detector
+from kemotion.models.yolo import ARCHITECTURE_KEY, build_detector, load_detector, save_detector
 from kemotion.models.yolo_architecture import check_architecture
 from kemotion.preprocess.yolo import YoloCropper
 from tests.security.conftest import hostile_pickle

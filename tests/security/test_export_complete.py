@@ -18,7 +18,7 @@ from kemotion.core.config import CONFIG_PACKAGE
 from kemotion.export import export
 from kemotion.inference.exporter import export_run
 from kemotion.inference.onnx import CLASSIFIER_FILE, DETECTOR_FILE, PIPELINE_FILE
-from kemotion.models.face_detector import build_detector
+from kemotion.models.yolo import build_detector
 from tests.inference.conftest import recorded_run
 
 pytest.importorskip("onnx", reason="the export extra: pip install -e '.[export]' (make install does)")

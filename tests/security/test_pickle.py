@@ -14,7 +14,7 @@ import zipfile
 import pytest
 import torch
 
-from kemotion.models.face_detector import build_detector
+from kemotion.models.yolo import build_detector
 from kemotion.models.yolo_facev2_weights import _RestrictedPickle, is_original_checkpoint, read_original_state
 from tests.security.conftest import hostile_pickle
 

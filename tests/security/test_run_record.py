@@ -98,7 +98,7 @@ def test_a_network_target_naming_other_code_is_refused(runs, tmp_path, marker):
 
 
 @pytest.mark.parametrize("target", ["subprocess.call", "kemotion.models.resnet.nn.Module",
-                                    "kemotion.models.face_detector.build_detector"])
+                                    "kemotion.models.yolo.build_detector"])
 def test_kemotion_functions_that_are_no_classifier_are_refused(runs, tmp_path, target):
     run = edited_run(runs, "resize", tmp_path, lambda record: record["classifier"]["net"].update(_target_=target))
     with pytest.raises(ValueError, match=f"classifier _target_ '{target}' is not a network"):
