@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from kemotion.core.config import validate
-from kemotion.engine import classical
+from kemotion.engine import artifacts, classical
 from kemotion.engine.runs import LOCK, RunFolder, pipeline_record
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None,
         confusion = getattr(model, "test_results", {}).get("confusion")
         record = folder.finish({"cell": cell, "metrics": metrics, "best_checkpoint": best,
                                 "confusion": confusion.tolist() if confusion is not None else None})
-    _finish(loggers, record=record)
+    _finish(loggers, record=record, datamodule=datamodule)
     return metrics, best
 
 
@@ -174,13 +174,17 @@ def before_after_table(before: dict[str, float], after: dict[str, float], keys: 
     return "\n".join([header, first, second])
 
 
-def _finish(loggers: list, exit_code: int = 0, record: Path | None = None) -> None:
+def _finish(loggers: list, exit_code: int = 0, record: Path | None = None, datamodule: object = None) -> None:
     """Close W&B runs so the next job of a multirun starts a run of its own. The run's record (`result.json`) goes
-    into the W&B run's files too, so `python -m kemotion.report` can read W&B run folders alone."""
+    into the W&B run's files too, so `python -m kemotion.report` can read W&B run folders alone, and the run's model
+    and crop table become W&B artifacts (`kemotion.engine.artifacts`)."""
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             run = logger.experiment
-            if record is not None and Path(run.dir).is_dir():  # none when WANDB_MODE=disabled
-                shutil.copy(record, Path(run.dir) / record.name)
-                run.save(str(Path(run.dir) / record.name), base_path=run.dir, policy="now")
-            run.finish(exit_code=exit_code)
+            try:
+                if record is not None and Path(run.dir).is_dir():  # none when WANDB_MODE=disabled
+                    shutil.copy(record, Path(run.dir) / record.name)
+                    run.save(str(Path(run.dir) / record.name), base_path=run.dir, policy="now")
+                    artifacts.log_run(run, record.parent, datamodule)
+            finally:
+                run.finish(exit_code=exit_code)

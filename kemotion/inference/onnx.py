@@ -2,11 +2,11 @@
 
 An export folder (`python -m kemotion.export`) holds `classifier.onnx`, the files its cropper needs (a YOLO-crop
 run's `face_detector.onnx`, the detector's decoded head output, before NMS) and `pipeline.json`: the cropper's config,
-the classifier's input size and normalisation, the class names. The cropper is the run's own class, built from that
-config as training built it: a face detector's file is the export's `.onnx` one, so it runs on onnxruntime
-(`kemotion.preprocess.detector_runtime`). What torch did for the classifier is done here by onnxruntime and OpenCV's
-area resize plus the normalisation (in place of albumentations' eval transform, which imports torch; a test checks
-they agree).
+the classifier's input size and normalisation, the class names in English and Korean (checked against kemotion's,
+which label the outputs). The cropper is the run's own class, built from that config as training built it: a face
+detector's file is the export's `.onnx` one, so it runs on onnxruntime (`kemotion.preprocess.detector_runtime`). What
+torch did for the classifier is done here by onnxruntime and OpenCV's area resize plus the normalisation (in place of
+albumentations' eval transform, which imports torch; a test checks they agree).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from kemotion.core.keys import file_sha256
-from kemotion.inference.record_check import pipeline_entries
+from kemotion.inference.record_check import export_classes, pipeline_entries
 from kemotion.models.onnx_runtime import session
 from kemotion.preprocess.cropper import Cropper, build_cropper, cropper_class
 from kemotion.preprocess.detector_runtime import DETECTOR_FILE
@@ -57,8 +57,10 @@ def load_export(directory: str | Path, conf: float | None = None) -> tuple[Cropp
     except ValueError as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
     cropper, classifier = pipeline_entries(record, path)
-    cropper, classify = export_cropper(cropper, path, conf), OnnxClassifier(
-        directory / CLASSIFIER_FILE, classifier["input_size"], classifier["mean"], classifier["std"])
+    cropper = export_cropper(cropper, path, conf)
+    export_classes(record, path)
+    classify = OnnxClassifier(directory / CLASSIFIER_FILE, classifier["input_size"], classifier["mean"],
+                              classifier["std"])
     detector = directory / DETECTOR_FILE
     origin = {"backend": "onnx", "classifier_sha256": file_sha256(directory / CLASSIFIER_FILE),
               "classifier": classifier, "detector_sha256": file_sha256(detector) if detector.is_file() else None}

@@ -7,8 +7,9 @@ folder or from a checkpoint inside one; whatever is missing is an error naming t
 
 A run folder holds all it predicts with, so it can be moved or shared: the face detector it was trained with is
 linked (or copied) into `<run>/detector/`, and `run.json` names it relative to the run folder. A record from before
-(an absolute path) is still read. The record is data: what it may name and what it may not switch on is checked as
-it is read (`kemotion.inference.record_check`).
+(an absolute path) is still read. A run shared as a W&B model artifact (`run=wandb:ENTITY/PROJECT/NAME:ALIAS`) is
+downloaded into a run folder first (`kemotion.inference.artifacts`), then read the same way. The record is data: what
+it may name and what it may not switch on is checked as it is read (`kemotion.inference.record_check`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kemotion.engine.runs import FINISHED, RECORD_KEY, STARTED
+from kemotion.inference.artifacts import download_run, is_reference
 from kemotion.inference.record_check import check_network, pipeline_entries, recorded_cropper
 
 RUN_DEPTH = 3  # a checkpoint lies this many folders below its run at most (checkpoints/<name>.ckpt)
@@ -33,11 +35,12 @@ class RunRecord:
 
 
 def read_run(run: str | Path) -> RunRecord:
-    """The record of a run folder (its best checkpoint, from result.json) or of a checkpoint inside a run folder."""
-    path = Path(run).expanduser().resolve()
+    """The record of a run folder (its best checkpoint, from result.json), of a checkpoint inside a run folder, or of
+    a W&B model artifact (`wandb:ENTITY/PROJECT/NAME:ALIAS`, downloaded into a run folder)."""
+    path = (download_run(run) if is_reference(run) else Path(run).expanduser()).resolve()
     if not path.exists():
-        raise FileNotFoundError(f"run {path} not found: give a run folder (outputs/runs/...) or a classifier "
-                                "checkpoint inside one")
+        raise FileNotFoundError(f"run {path} not found: give a run folder (outputs/runs/...), a classifier "
+                                "checkpoint inside one or a W&B model artifact (wandb:ENTITY/PROJECT/NAME:ALIAS)")
     directory = path if path.is_dir() else _run_folder_of(path)
     checkpoint = path if path.is_file() else _best_checkpoint(directory)
     started = _read_json(directory / STARTED)

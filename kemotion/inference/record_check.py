@@ -8,6 +8,8 @@
 - the shape of the record itself: a `cropper` and a `classifier` object, the classifier's input size a whole number
   and its normalisation three numbers each (`pipeline_entries`), so a damaged file is an error naming it, not a
   KeyError deep in prediction;
+- an export's class names (`pipeline.json`'s `classes` and `classes_korean`): kemotion's seven, in its order, which
+  are what the ONNX backend labels the classifier's outputs with (`export_classes`);
 - `trust_checkpoint`: never. A recorded value is dropped, with a warning; trust comes only from the command line
   (`trust_checkpoint=true`) or the API call (`trust_checkpoint=True`).
 """
@@ -19,12 +21,14 @@ import logging
 from pathlib import Path
 
 from kemotion.core.config import defined_in
+from kemotion.core.emotions import ENGLISH_NAMES, KOREAN_NAMES
 from kemotion.preprocess.cropper import cropper_class
 
 log = logging.getLogger(__name__)
 
 TRUST_KEY = "trust_checkpoint"  # a cropper field a record may hold but never switches on
 NETWORK_PACKAGE = "kemotion.models"
+CLASS_NAMES = {"classes": list(ENGLISH_NAMES), "classes_korean": list(KOREAN_NAMES)}  # an export's, by logit index
 
 
 def pipeline_entries(record: object, source: Path) -> tuple[dict, dict]:
@@ -44,6 +48,22 @@ def pipeline_entries(record: object, source: Path) -> tuple[dict, dict]:
     if not all(value > 0 for value in classifier["std"]):
         raise ValueError(f"{source}: classifier.std must be positive, not {classifier['std']!r}")
     return record["cropper"], classifier
+
+
+def export_classes(record: dict, source: Path) -> None:
+    """A ValueError naming `source` (an export's pipeline.json) when it names classes other than kemotion's
+    (`CLASS_NAMES`): its labels are kemotion's, and a file that says otherwise is damaged or another model's. An
+    export from before pipeline.json named them (no such key) has kemotion's classes."""
+    for key, names in CLASS_NAMES.items():
+        if key not in record:
+            continue
+        found = record[key]
+        if not isinstance(found, list) or not all(isinstance(name, str) for name in found):
+            raise ValueError(f"{source}: {key} must be the list of class names by output index, not {found!r}; "
+                             "export the run again")
+        if found != names:
+            raise ValueError(f"{source}: {key} {found} are not kemotion's classes {names}, in whose order its "
+                             "classifier's outputs are labelled")
 
 
 def _is_number(value: object) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -12,11 +13,12 @@ import torch
 from hydra.utils import instantiate
 
 from kemotion import EmotionPipeline
+from kemotion.core.emotions import ENGLISH_NAMES
 from kemotion.core.keys import file_sha256
 from kemotion.data.manifest import load_or_build
 from kemotion.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from kemotion.inference.exporter import export_run
-from kemotion.inference.onnx import DETECTOR_FILE, classifier_inputs
+from kemotion.inference.onnx import CLASSIFIER_FILE, DETECTOR_FILE, PIPELINE_FILE, classifier_inputs
 from kemotion.models.onnx_export import DecodedHead
 from kemotion.models.onnx_runtime import session
 from kemotion.models.yolo import load_detector, save_detector
@@ -92,6 +94,52 @@ def test_an_onnx_pipelines_identity_is_its_graphs_and_settings_not_where_they_li
     assert identity["backend"] == "onnx" and identity["detector_sha256"] == file_sha256(export / DETECTOR_FILE)
     assert EmotionPipeline.from_export(shutil.copytree(export, tmp_path / "copy")).identity() == identity
     assert EmotionPipeline.from_export(export, conf=0.5).identity() != identity
+
+
+def test_an_export_carries_its_class_names_input_size_and_normalisation(yolo_export):
+    _, export = yolo_export
+    pipeline = json.loads((export / PIPELINE_FILE).read_text(encoding="utf-8"))
+    assert pipeline["classes"] == list(ENGLISH_NAMES) and pipeline["classes"][0] == "happy"
+    assert pipeline["classes_korean"] == ["기쁨", "분노", "슬픔", "불안", "당황", "상처", "중립"]
+    assert pipeline["classifier"]["input_size"] == 32  # TINY_DATA's data.image_size
+    assert (pipeline["classifier"]["mean"], pipeline["classifier"]["std"]) == (list(IMAGENET_MEAN), list(IMAGENET_STD))
+
+    classifier = session(export / CLASSIFIER_FILE).get_modelmeta().custom_metadata_map
+    assert {key: json.loads(classifier[key]) for key in ("classes", "classes_korean", "mean", "std", "cropper")} == {
+        "classes": pipeline["classes"], "classes_korean": pipeline["classes_korean"],
+        "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "cropper": pipeline["cropper"]}
+    assert classifier["input_size"] == "32" and "logits (N, 7)" in classifier["description"]
+    assert json.loads(classifier["cropper"])["checkpoint"] == DETECTOR_FILE  # the cropper as the export runs it
+    detector = session(export / DETECTOR_FILE).get_modelmeta().custom_metadata_map
+    assert detector["input_size"] == "64" and json.loads(detector["classes"]) == ["face"]  # data.detector.image_size
+    assert detector["description"].startswith("kemotion face detector")
+    import onnx  # with onnxruntime in the export extra
+
+    assert {p.key: p.value for p in onnx.load(str(export / CLASSIFIER_FILE)).metadata_props} == classifier
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"classes": list(reversed(ENGLISH_NAMES))}, r"classes \['neutral', .*\] are not kemotion's classes"),
+    ({"classes_korean": None}, "classes_korean must be the list of class names by output index, not None"),
+    ({"classes": [1, 2]}, r"classes must be the list of class names by output index, not \[1, 2\]"),
+])
+def test_an_export_naming_other_classes_is_refused_naming_its_file(yolo_export, tmp_path, change, message):
+    _, export = yolo_export
+    copy = shutil.copytree(export, tmp_path / "copy")
+    pipeline = json.loads((copy / PIPELINE_FILE).read_text(encoding="utf-8"))
+    (copy / PIPELINE_FILE).write_text(json.dumps(pipeline | change), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"{copy / PIPELINE_FILE}: {message}"):
+        EmotionPipeline.from_export(copy)
+
+
+def test_an_export_from_before_the_class_names_still_loads(yolo_export, tmp_path):
+    """pipeline.json without `classes` (an export made before it recorded them) labels with kemotion's seven."""
+    _, export = yolo_export
+    copy = shutil.copytree(export, tmp_path / "older")
+    pipeline = json.loads((copy / PIPELINE_FILE).read_text(encoding="utf-8"))
+    older = {key: value for key, value in pipeline.items() if key not in ("classes", "classes_korean")}
+    (copy / PIPELINE_FILE).write_text(json.dumps(older), encoding="utf-8")
+    assert EmotionPipeline.from_export(copy) is not None
 
 
 def test_the_onnx_input_transform_is_the_eval_transform():
