@@ -20,6 +20,7 @@ from kemotion.__main__ import main
 from kemotion.core.commands import COMMANDS, documented
 from kemotion.core.config import CONFIG_DIR, options, validate
 from kemotion.core.mistakes import is_user_mistake
+from tests.conftest import compose_config
 
 # `kemotion COMMAND` runs the command's module as __main__; runpy warns when a test module imported it before.
 pytestmark = pytest.mark.filterwarnings("ignore:'kemotion.:RuntimeWarning")
@@ -259,3 +260,9 @@ def test_the_libraries_banners_are_quiet_and_the_model_summary_and_warnings_stay
     assert "Total params" in after and "an ultralytics warning" in after
     assert list((tmp_path / "ultralytics").rglob("settings.json"))  # the occasion of its banner came and went
     assert "Ultralytics Settings" not in after and "an ultralytics info line" not in after
+
+
+def test_a_composed_config_with_hydras_node_still_resolves_whole(tmp_path):  # as train() logs the tests' configs
+    cfg = compose_config(tmp_path)
+    template = OmegaConf.to_container(cfg, resolve=True)["hydra"]["help"]["template"]
+    assert template.startswith(f"kemotion {cfg.hydra.job.name}\n\nusage: kemotion {cfg.hydra.job.name} [+experiment")

@@ -68,13 +68,15 @@ def documented(path: Path) -> tuple[list[Option], list[Option]]:
 
 def help_text(command: str, config_name: str) -> str:
     """`kemotion <command> --help`: what the command does, how it is called, its groups (with their options, the
-    default marked) and its keys (with their defaults), each with its meaning."""
+    default marked) and its keys (with their defaults), each with its meaning. Any job name is taken: a config that
+    holds Hydra's node (the compose API's, a test's) resolves it whole when it is logged."""
     keys, groups = documented(config_file(f"{config_name}.yaml"))
     added = ADDED_GROUPS.get(config_name, {})
     required = [f"{key.name}=..." for key in keys if key.default == "???"]
     usage = " ".join([f"usage: kemotion {command}", *(f"[+{group}=NAME]" for group in added),
                       *(["[group=option ...]"] if groups else []), *required, "[key=value ...]"])
-    lines = [f"kemotion {command}: {COMMANDS[command]}", "", usage]
+    title = f"kemotion {command}: {COMMANDS[command]}" if command in COMMANDS else f"kemotion {command}"  # any job
+    lines = [title, "", usage]
     if groups or added:
         lines += ["", "Config groups (group=option; * marks the default):"]
         for name, meaning in added.items():
