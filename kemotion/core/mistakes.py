@@ -56,8 +56,9 @@ def reports_user_mistakes(task: Callable[[DictConfig], Any]) -> Callable[[DictCo
 
 
 def is_user_mistake(error: BaseException) -> bool:
-    """A missing mandatory value, or a ValueError or OSError that a `raise` in kemotion's own code raised (the
-    innermost frame of its traceback is in the package)."""
+    """A missing mandatory value, or a ValueError or OSError raised in kemotion's own code: the innermost frame of
+    its traceback is in the package (a check's `raise`; also a builtin's error there, such as `int("x")`), not in a
+    library or in Python's standard library."""
     if isinstance(error, MissingMandatoryValue):
         return True
     if not isinstance(error, (ValueError, OSError)) or error.__traceback__ is None:
