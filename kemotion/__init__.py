@@ -1,6 +1,6 @@
 """kemotion: facial-emotion recognition on Korean faces — face detection, face crop, classification.
 
-Entry points (`python -m kemotion.<name>`, each a Hydra app over `kemotion/conf/`):
+Entry points (`kemotion <name>` or `python -m kemotion.<name>`; all but report are Hydra apps over `kemotion/conf/`):
     train    a run or a sweep: the face-detector stage when a YOLO crop needs it, then fit, test, record
     prepare  the caches a run reads (manifest, face detector, crops), built up front
     inspect  a dataset's manifest summary and skip report
@@ -31,9 +31,13 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 _cache = Path(os.environ.get("KEMOTION_CACHE", ".cache")).resolve()
 os.environ.setdefault("YOLO_CONFIG_DIR", str(_cache / "ultralytics"))
 os.environ.setdefault("WANDB_MODE", "offline")
-os.environ.setdefault("WANDB_SILENT", "true")
 
-from kemotion.core import config as _config  # noqa: E402,F401  registers the resolvers the configs use (${split_kind:...})
+# The resolvers the configs use (${split_kind:...}, ${kemotion_help:...} for --help); the libraries' banners quieted.
+from kemotion.core import commands as _commands  # noqa: E402,F401
+from kemotion.core import config as _config  # noqa: E402,F401
+from kemotion.core.console import quiet as _quiet  # noqa: E402
+
+_quiet()
 
 
 def __getattr__(name: str):

@@ -11,6 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from kemotion.core.config import CONFIG_PATH
+from kemotion.core.mistakes import reports_user_mistakes
 
 FORMATS = ("onnx",)
 
@@ -24,6 +25,7 @@ def export(cfg: DictConfig, directory: Path) -> Path:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
+@reports_user_mistakes
 def main(cfg: DictConfig) -> None:
     export(cfg, Path(HydraConfig.get().runtime.output_dir))
 

@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from kemotion.core.config import CONFIG_NAME, CONFIG_PATH
+from kemotion.core.mistakes import reports_user_mistakes
 from kemotion.data.manifest import Manifest, load_or_build
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def examples(manifest: Manifest) -> str:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)
+@reports_user_mistakes
 def main(cfg: DictConfig) -> None:
     inspect(cfg)
 

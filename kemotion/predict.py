@@ -19,6 +19,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from kemotion.core.config import CONFIG_PATH
+from kemotion.core.mistakes import reports_user_mistakes
 from kemotion.inference.outputs import Summary, output_folder, predict_into, prediction_identity
 from kemotion.inference.pipeline import EmotionPipeline
 from kemotion.inference.sources import open_source
@@ -65,6 +66,7 @@ def _log_file(path: Path) -> Iterator[None]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
+@reports_user_mistakes
 def main(cfg: DictConfig) -> None:
     predict(cfg)
 

@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from kemotion.core.config import CONFIG_NAME, CONFIG_PATH, validate
+from kemotion.core.mistakes import reports_user_mistakes
 from kemotion.datamodules.classification import ClassificationDataModule
 from kemotion.engine import detector_stage
 from kemotion.engine.training import data_config
@@ -33,6 +34,7 @@ def prepare(cfg: DictConfig) -> pd.DataFrame:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)
+@reports_user_mistakes
 def main(cfg: DictConfig) -> None:
     prepare(cfg)
 

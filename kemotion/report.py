@@ -61,7 +61,7 @@ SPLITS = ("random", "subject")  # the paper's split first
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m kemotion.report", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="kemotion report", description=__doc__.split("\n")[0])
     parser.add_argument("path", type=Path, help="a multirun folder, or any folder above run or W&B run folders")
     parser.add_argument("--name", help="experiments/NAME to write (default: PATH's folder name)")
     parser.add_argument("--out", type=Path, help="write here instead of experiments/NAME")

@@ -11,11 +11,13 @@ import hydra
 from omegaconf import DictConfig
 
 from kemotion.core.config import CONFIG_NAME, CONFIG_PATH, validate
+from kemotion.core.mistakes import reports_user_mistakes
 from kemotion.engine import detector_stage
 from kemotion.engine.training import train
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=CONFIG_NAME)
+@reports_user_mistakes
 def main(cfg: DictConfig) -> float | None:
     metrics, _ = job(cfg)
     return metrics.get(cfg.get("optimized_metric", "val/acc_best"))

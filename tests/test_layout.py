@@ -55,8 +55,8 @@ def _room(module: str) -> str | None:
 
 
 def test_the_package_root_holds_only_entry_points_and_rooms():
-    assert {"kemotion.train", "kemotion.predict", "kemotion.export", "kemotion.report",
-                            "kemotion.inspect", "kemotion.prepare"} == ENTRY_POINTS
+    assert {"kemotion.train", "kemotion.predict", "kemotion.export", "kemotion.report", "kemotion.inspect",
+            "kemotion.prepare", "kemotion.__main__"} == ENTRY_POINTS  # __main__: `kemotion COMMAND`, which runs them
     rooms = {f"kemotion.{path.name}" for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()}
     assert rooms == set(ALLOWED) - {"kemotion"}
 

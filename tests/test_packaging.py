@@ -1,5 +1,6 @@
 """A wheel is all a user needs: built from the clone, installed in a clean venv with its dependencies, it composes the
-packaged configs and runs `python -m kemotion.train +experiment=resize_kemo` from a folder that is not the clone."""
+packaged configs and runs `kemotion train +experiment=resize_kemo` (its console script) from a folder that is not the
+clone."""
 
 from __future__ import annotations
 
@@ -49,8 +50,9 @@ def test_a_wheel_in_a_clean_venv_trains_resize_kemo_from_anywhere(tmp_path):
     where = _run([python, "-c", "import kemotion; print(kemotion.__file__)"], cwd=elsewhere, timeout=120).stdout
     assert str(tmp_path / "venv") in where  # the installed package, not the clone
 
-    _run([python, "-m", "kemotion.train", "+experiment=resize_kemo", "debug=tiny", "trainer.max_epochs=1",
-          "model.net.width=8", "hydra.run.dir=run"], cwd=elsewhere, timeout=900)
+    kemotion = tmp_path / "venv" / "bin" / "kemotion"  # the console script the wheel installs
+    _run([kemotion, "train", "+experiment=resize_kemo", "debug=tiny", "trainer.max_epochs=1", "model.net.width=8",
+          "hydra.run.dir=run"], cwd=elsewhere, timeout=900)
     result = json.loads((elsewhere / "run" / "result.json").read_text(encoding="utf-8"))
     assert result["cell"]["preprocess"] == "resize" and 0 <= result["metrics"]["test/acc"] <= 1
     assert (elsewhere / "data" / "synthetic_aihub").is_dir() and (elsewhere / ".cache" / "manifests").is_dir()
