@@ -20,7 +20,7 @@ from kemotion.engine.training import train
 from kemotion.inference.exporter import export_run
 from kemotion.inference.onnx import PIPELINE_FILE
 from kemotion.inference.record import read_run
-from tests.conftest import TINY_DATA, compose_config
+from tests.conftest import compose_config
 from tests.inference.conftest import recorded_run
 from tests.inference.test_predict import lines_of, predict_in
 
@@ -69,8 +69,8 @@ def offline_wandb(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_a_finished_run_logs_its_model_and_its_crop_table(tmp_path, offline_wandb):
-    cfg = compose_config(tmp_path, ["+experiment=resize_kemo", *TINY_DATA, "logger=wandb", "trainer.max_epochs=1",
-                                    "model.net.width=8", "+trainer.enable_progress_bar=false"])
+    cfg = compose_config(tmp_path, ["+experiment=resize_kemo", "debug=tiny", "logger=wandb", "trainer.max_epochs=1",
+                                    "model.net.width=8"])
     _, best = train(cfg)
     run = tmp_path / "run"
     logged = logged_artifacts(run / "wandb")
