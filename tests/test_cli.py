@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
@@ -173,15 +175,21 @@ def test_hydra_full_error_shows_the_mistakes_traceback(tmp_path):
     assert "ValueError: data.batch_size=0: images per batch must be a whole number >= 1" in result.stderr
 
 
+def _photo(folder: Path) -> Path:
+    """An image predict's source check accepts (it runs before the run is read)."""
+    cv2.imwrite(str(folder / "photo.png"), np.full((32, 32, 3), 128, np.uint8))
+    return folder / "photo.png"
+
+
 def test_predict_with_no_run_folder_says_so_in_one_line(tmp_path):
     missing = tmp_path / "no_run"
-    result = run("-m", "kemotion", "predict", f"run={missing}", f"source={tmp_path}", cwd=tmp_path)
+    result = run("-m", "kemotion", "predict", f"run={missing}", f"source={_photo(tmp_path)}", cwd=tmp_path)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith(f"kemotion predict: error: run {missing} not found")
 
 
 def test_a_missing_mandatory_value_is_named_with_where_its_meaning_is(in_process, tmp_path):
-    assert in_process("predict", f"source={tmp_path}", f"project={tmp_path / 'out'}") == (
+    assert in_process("predict", f"source={_photo(tmp_path)}", f"project={tmp_path / 'out'}") == (
         2, "", "kemotion predict: error: run is missing: give run=... (`kemotion predict --help` says what it is)\n")
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import cv2
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
@@ -41,8 +43,10 @@ def test_from_export_refuses_a_target_that_is_no_kemotion_cropper(tmp_path, mark
 
 def test_predict_backend_onnx_refuses_it(tmp_path, marker):
     folder = export_folder(tmp_path, {"_target_": "subprocess.call", "args": ["touch", str(marker)]})
-    cfg = OmegaConf.create({"backend": "onnx", "run": str(folder), "conf": None, "max_faces": 20,
-                            "project": str(tmp_path / "out"), "name": "hostile"})
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((32, 32, 3), 128, np.uint8))  # a source that exists: it is checked first
+    cfg = OmegaConf.create({"backend": "onnx", "run": str(folder), "source": str(photo), "show": False, "conf": None,
+                            "max_faces": 20, "project": str(tmp_path / "out"), "name": "hostile"})
     with pytest.raises(ValueError, match=f"{folder / PIPELINE_FILE}: the cropper _target_ 'subprocess.call'"):
         predict(cfg)
     assert not marker.exists()
