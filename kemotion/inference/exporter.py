@@ -62,6 +62,7 @@ def _write_export(record: RunRecord, directory: Path, opset: int, trust_checkpoi
     cropper = load_cropper(record, trust_checkpoint=trust_checkpoint)  # checks that a detector file is the run's
     pipeline = {"run": str(record.directory), "checkpoint": str(record.checkpoint),
                 "cropper": dict(record.cropper) | cropper.export(directory, opset),
-                "detector_sha256": record.detector_sha256, "classifier": record.classifier}
+                "detector_sha256": record.detector_sha256, "classifier": record.classifier,
+                "trained_on": record.trained_on}
     with atomic_write(directory / PIPELINE_FILE, "w", encoding="utf-8") as handle:
         json.dump(pipeline, handle, indent=1, ensure_ascii=False)
