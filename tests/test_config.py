@@ -202,6 +202,7 @@ def test_context_ablation_is_one_multirun_of_the_three_variants(tmp_path):
     ("data.selection.n_per_class=-3", "data.selection.n_per_class=-3: images per class"),
     ("data.batch_size=8.5", "data.batch_size=8.5: images per batch"),
     ("+experiment=face_detector data.detector.epochs=0", "trainer.max_epochs=0 (from ${detector.epochs})"),
+    ("threads=0", "threads=0: torch's CPU threads per process must be a whole number >= 1"),
 ])
 def test_a_value_that_cannot_work_stops_the_run_before_it_starts_naming_the_key(tmp_path, override, message):
     """data.epochs=0 wrote a finished result.json from untrained weights, -1 trained without end, a size of 0 failed

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 
 from kemotion.core.keys import settings_key
-from kemotion.engine.runs import LOCK, RunFolder
+from kemotion.engine.runs import LOCK, RunFolder, pipeline_record
 from kemotion.engine.training import train
 from kemotion.lit.classifier import EmotionClassifier
 from tests.conftest import compose_config
@@ -25,6 +25,7 @@ TINY_RUN = ["debug=tiny", "+experiment=resize_kemo", "trainer.max_epochs=3", "mo
 
 @pytest.mark.parametrize(("change", "same"), [
     ("data.num_workers=3", True), ("data.crop_workers=3", True), ("trainer.log_every_n_steps=1", True),
+    ("threads=1", True),  # the same config on any machine: README, Measured (tests/test_train.py)
     ("seed=1", False), ("trainer.max_epochs=2", False), ("model=resnet18", False), ("preprocess=opencv", False),
 ])
 def test_the_settings_key_follows_what_a_run_trains(tmp_path, change, same):
@@ -47,6 +48,27 @@ def test_a_folder_records_start_and_result_and_refuses_other_settings(tmp_path):
     (tmp_path / "result.json").write_text("{half", encoding="utf-8")
     with pytest.raises(RuntimeError, match=r"result\.json is not valid JSON"):
         folder.finished()
+
+
+SYNTHETIC_AIHUB = {"dataset": "synthetic", "source": "kemotion.data.synthetic.SyntheticAIHub"}
+
+
+@pytest.mark.parametrize(("overrides", "from_stage", "expected"), [
+    (["+experiment=resize_kemo"], False, {**SYNTHETIC_AIHUB, "face_detector": None}),  # the cropper has none
+    (["+experiment=yolo_kemo"], True, {**SYNTHETIC_AIHUB, "face_detector": SYNTHETIC_AIHUB}),  # `make demo`
+    (["+experiment=yolo_kemo", "preprocess.checkpoint={detector}"], False,  # trained elsewhere: unknown
+     {**SYNTHETIC_AIHUB, "face_detector": None}),
+    (["+experiment=yolo_kemo", "data=aihub", "data.source.root=/data/aihub", "detector_data=widerface_synthetic"], True,
+     {"dataset": "aihub", "source": "kemotion.data.aihub.AIHubDownload",
+      "face_detector": {"dataset": "synthetic", "source": "kemotion.data.synthetic.wider.SyntheticWider"}}),
+])
+def test_a_run_records_what_its_classifier_and_face_detector_were_trained_on(tmp_path, overrides, from_stage,
+                                                                            expected):
+    detector = tmp_path / "face_detector.ckpt"
+    detector.write_bytes(b"a face detector")
+    cfg = compose_config(tmp_path, [override.format(detector=detector) for override in overrides])
+    record = pipeline_record(cfg, tmp_path / "run", detector if from_stage else None)
+    assert record["trained_on"] == expected
 
 
 @pytest.mark.slow

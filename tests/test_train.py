@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -49,6 +54,29 @@ def test_the_same_seed_trains_the_same_classifier(tmp_path):
             for name, seed in [("first", 0), ("again", 0), ("other", 1)]]
     assert runs[0] == runs[1]
     assert runs[0]["test/loss"] != runs[2]["test/loss"]
+
+
+def test_a_run_gives_the_same_numbers_whatever_the_machines_thread_count(tmp_path):
+    """torch's float sums depend on how many threads share them: `threads` (2 by default) fixes the count, so a
+    one-core machine (OMP_NUM_THREADS=1) trains what a two-core one does. Without it, test/loss differed in the
+    sixth digit, and `make demo`'s test accuracy by 0.04-0.14 between machines."""
+    script = textwrap.dedent("""
+        import json, sys, torch
+        from pathlib import Path
+        from kemotion.engine.training import train
+        from tests.conftest import compose_config
+        metrics, _ = train(compose_config(Path(sys.argv[1]), sys.argv[2:]))
+        print(json.dumps({"threads": torch.get_num_threads(),
+                          **{key: value for key, value in metrics.items() if key.startswith("test/")}}))
+    """)
+    found = []
+    for machine in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / machine), "+experiment=resize_kemo",
+                               *TINY_RUN, "trainer.max_epochs=2"], capture_output=True, text=True, timeout=900,
+                              cwd=Path(__file__).parents[1], env={**os.environ, "OMP_NUM_THREADS": machine})
+        assert done.returncode == 0, done.stderr[-3000:]
+        found.append(json.loads(done.stdout.splitlines()[-1]))
+    assert found[0] == found[1] and found[0]["threads"] == 2 and "test/loss" in found[0]
 
 
 TINY_DETECTOR = ["debug=tiny", "data.detector.image_size=64", "data.detector.batch_size=4", "data.detector.epochs=2"]

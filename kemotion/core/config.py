@@ -22,6 +22,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 # have is not checked. 0 epochs would record untrained weights as a finished run, -1 is Lightning's "no end"; a size
 # of 0 fails deep inside OpenCV or albumentations; a negative count selects nothing and calls that "no problems".
 AT_LEAST = {
+    "threads": (1, "torch's CPU threads per process"),
     "trainer.max_epochs": (1, "epochs to train"),
     "data.image_size": (1, "the classifier's input side in pixels"),
     "data.batch_size": (1, "images per batch"),

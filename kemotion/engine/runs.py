@@ -13,7 +13,8 @@ folder also keeps the run's id (`run_id`, in `run.json`), which W&B gets, so a r
 
 A classifier run's `run.json` also records what prediction needs to prepare a photo as training did
 (`pipeline_record`; `kemotion.inference.record` reads it), and the folder keeps the face detector its crops came from
-in `<run>/detector/`, so it can be moved or shared.
+in `<run>/detector/`, so it can be moved or shared. The record says what the run was trained on (`trained_on`), so
+prediction can say when that was kemotion's synthetic faces, which teach nothing about real photos.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 STARTED, FINISHED, LOCK = "run.json", "result.json", ".run.lock"
 RECORD_KEY = "pipeline"  # run.json's entry of what prediction needs (`pipeline_record`)
 DETECTOR_FOLDER = "detector"  # <run>/detector/<file>: the run's own face detector
+SYNTHETIC_DATA = "kemotion.data.synthetic"  # the package of the datasets kemotion draws itself (the demo's)
+DATASETS = {"kemotion.data.aihub.AIHubDownload": "aihub", "kemotion.data.widerface.WiderFace": "widerface"}
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,23 @@ def pipeline_record(cfg: DictConfig, directory: Path, face_detector: Path | None
                        "input_size": int(cfg.datamodule.image_size),
                        "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
         "classes": list(ENGLISH_NAMES),
+        "trained_on": trained_on(cfg, face_detector),
     }
+
+
+def trained_on(cfg: DictConfig, face_detector: Path | None = None) -> dict:
+    """What the classifier learned from and, when the detector stage trained its face detector (`face_detector`),
+    what that learned from: each a dataset ("synthetic", "aihub", "widerface"; "other" for a source of your own) and
+    its source class. A face detector the cropper names itself was trained elsewhere, on data this run cannot know
+    (None, as for a cropper without one)."""
+    detector = OmegaConf.select(cfg, "detector_data.source._target_") if face_detector else None
+    return {**_dataset(OmegaConf.select(cfg, "datamodule.source._target_")),
+            "face_detector": _dataset(detector) if detector else None}
+
+
+def _dataset(source: str | None) -> dict:
+    name = "synthetic" if str(source).startswith(f"{SYNTHETIC_DATA}.") else DATASETS.get(source, "other")
+    return {"dataset": name, "source": source}
 
 
 def _keep_in_run(checkpoint: Path, directory: Path) -> str:

@@ -5,18 +5,22 @@
 detector. Everything it builds
 comes from the config through Hydra's `instantiate`: `datamodule` and `module` name what the run fits (the
 classifier by default, the face detector with +experiment=face_detector); the logic lives in the modules it calls, and
-each LightningModule prints its own test summary. A classical cell (`model=hog_svm`) is fitted without a trainer or
-logger (`kemotion.engine.classical`) and recorded in its run folder the same way.
+each LightningModule prints its own test summary. A run first fixes torch's CPU thread count (`threads`,
+`fix_threads`), so the same config gives the same numbers on a machine of any core count. A classical cell
+(`model=hog_svm`) is fitted without a trainer or logger (`kemotion.engine.classical`) and recorded in its run folder
+the same way.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import traceback
 from pathlib import Path
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
@@ -64,6 +68,7 @@ def _checkpoint_to_test(cfg: DictConfig) -> str | None:
 
 def _run(cfg: DictConfig, folder: RunFolder, tested: str | None,
          face_detector: Path | None) -> tuple[dict[str, float], str | None]:
+    fix_threads(cfg.get("threads"))
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = instantiate(data_config(cfg, face_detector))
@@ -108,6 +113,17 @@ def _run(cfg: DictConfig, folder: RunFolder, tested: str | None,
                                 "confusion": confusion.tolist() if confusion is not None else None})
     _finish(loggers, record=record, datamodule=datamodule)
     return metrics, best
+
+
+def fix_threads(threads: int | None) -> None:
+    """torch's CPU threads for this run: a float sum's order, so the run's numbers, depends on how many threads share
+    it, so the config fixes the count (`threads`) instead of taking one per core of whichever machine runs it. Also
+    OMP_NUM_THREADS, which Lightning's DDP launcher keeps (it sets its own where that is unset) and the processes it
+    starts inherit. None: torch's default, one thread per core."""
+    if threads is None:
+        return
+    torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def data_config(cfg: DictConfig, face_detector: Path | None) -> DictConfig:

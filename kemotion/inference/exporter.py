@@ -75,7 +75,8 @@ def _write_export(record: RunRecord, directory: Path, opset: int, trust_checkpoi
     cropper = load_cropper(record, trust_checkpoint=trust_checkpoint)  # checks that a detector file is the run's
     pipeline = {"run": str(record.directory), "checkpoint": str(record.checkpoint),
                 "cropper": dict(record.cropper) | cropper.export(directory, opset),
-                "detector_sha256": record.detector_sha256, "classifier": record.classifier, **CLASS_NAMES}
+                "detector_sha256": record.detector_sha256, "classifier": record.classifier,
+                "trained_on": record.trained_on, **CLASS_NAMES}
     set_metadata(directory / CLASSIFIER_FILE, {
         "description": CLASSIFIER_DESCRIPTION, "mean": json.dumps(record.classifier["mean"]),
         "std": json.dumps(record.classifier["std"]), "cropper": json.dumps(pipeline["cropper"], ensure_ascii=False),

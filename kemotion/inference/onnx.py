@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from kemotion.core.keys import file_sha256
-from kemotion.inference.record_check import export_classes, pipeline_entries
+from kemotion.inference.record_check import export_classes, pipeline_entries, recorded_training
 from kemotion.models.onnx_runtime import session
 from kemotion.preprocess.cropper import Cropper, build_cropper, cropper_class
 from kemotion.preprocess.detector_runtime import DETECTOR_FILE
@@ -63,7 +63,8 @@ def load_export(directory: str | Path, conf: float | None = None) -> tuple[Cropp
                               classifier["std"])
     detector = directory / DETECTOR_FILE
     origin = {"backend": "onnx", "classifier_sha256": file_sha256(directory / CLASSIFIER_FILE),
-              "classifier": classifier, "detector_sha256": file_sha256(detector) if detector.is_file() else None}
+              "classifier": classifier, "detector_sha256": file_sha256(detector) if detector.is_file() else None,
+              "trained_on": recorded_training(record, path)}
     return cropper, classify, origin
 
 

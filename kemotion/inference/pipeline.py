@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -26,9 +27,12 @@ import numpy as np
 
 from kemotion.core.emotions import EMOTIONS
 from kemotion.data.images import BadImage
+from kemotion.inference.record_check import synthetic_notice
 from kemotion.inference.results import EmotionResult, Face
 from kemotion.inference.sources import Frame, Skip, as_frame
 from kemotion.preprocess.cropper import Box, Cropper
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FACES = 20
 Classify = Callable[[list[np.ndarray]], np.ndarray]  # n size × size RGB crops → (n, 7) class probabilities
@@ -40,7 +44,8 @@ class EmotionPipeline:
         if max_faces < 1:
             raise ValueError(f"max_faces must be >= 1, got {max_faces}")
         self.cropper, self.classify, self.conf, self.max_faces = cropper, classify, conf, max_faces
-        self.origin = origin or {}  # the backend and its model files' SHA-256 (from_run, from_export)
+        self.origin = origin or {}  # the backend, its model files' SHA-256, what it was trained on (from_run, ...)
+        self._notice = synthetic_notice(self.origin.get("trained_on"))  # said once, when images first come
 
     def identity(self) -> dict:
         """What decides this pipeline's predictions: its backend, model files (by SHA-256), crop policy and
@@ -88,6 +93,9 @@ class EmotionPipeline:
         decode is passed on as a Skip with its reason, and the stream goes on."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if self._notice:  # a demo run pointed at photos (here, so predict.log has it too)
+            log.warning(self._notice)
+            self._notice = None
         iterator = iter(frames)
         while batch := list(itertools.islice(iterator, batch_size)):
             good, decoded = [], []

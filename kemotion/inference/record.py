@@ -2,8 +2,9 @@
 
 `run.json` (written when a run starts, `kemotion.engine.runs.pipeline_record`) holds a `pipeline` entry: the run's
 resolved cropper config (with the face-detector checkpoint it cropped with, and the file's SHA-256), the classifier
-network's config, its input size and normalisation. `read_run` finds that record and the checkpoint to load from a run
-folder or from a checkpoint inside one; whatever is missing is an error naming the file.
+network's config, its input size and normalisation, and what the run was trained on (`trained_on`). `read_run` finds
+that record and the checkpoint to load from a run folder or from a checkpoint inside one; whatever is missing is an
+error naming the file.
 
 A run folder holds all it predicts with, so it can be moved or shared: the face detector it was trained with is
 linked (or copied) into `<run>/detector/`, and `run.json` names it relative to the run folder. A record from before
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from kemotion.engine.runs import FINISHED, RECORD_KEY, STARTED
 from kemotion.inference.artifacts import download_run, is_reference
-from kemotion.inference.record_check import check_network, pipeline_entries, recorded_cropper
+from kemotion.inference.record_check import check_network, pipeline_entries, recorded_cropper, recorded_training
 
 RUN_DEPTH = 3  # a checkpoint lies this many folders below its run at most (checkpoints/<name>.ckpt)
 
@@ -32,6 +33,7 @@ class RunRecord:
     cropper: dict  # the cropper's config (`_target_` and its fields)
     detector_sha256: str | None  # of the cropper's face-detector checkpoint, when it has one
     classifier: dict  # net (its config), input_size, mean, std
+    trained_on: dict | None = None  # what the run was trained on (None: recorded before kemotion kept it)
 
 
 def read_run(run: str | Path) -> RunRecord:
@@ -53,7 +55,8 @@ def read_run(run: str | Path) -> RunRecord:
     cropper = recorded_cropper(cropper, directory / STARTED)
     if cropper.get("checkpoint"):  # relative to the run folder (an older record's absolute path stays as it is)
         cropper["checkpoint"] = str(directory / cropper["checkpoint"])
-    return RunRecord(directory, checkpoint, cropper, record.get("detector_sha256"), classifier)
+    return RunRecord(directory, checkpoint, cropper, record.get("detector_sha256"), classifier,
+                     recorded_training(record, directory / STARTED))
 
 
 def _run_folder_of(checkpoint: Path) -> Path:

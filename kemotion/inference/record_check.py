@@ -12,6 +12,10 @@
   are what the ONNX backend labels the classifier's outputs with (`export_classes`);
 - `trust_checkpoint`: never. A recorded value is dropped, with a warning; trust comes only from the command line
   (`trust_checkpoint=true`) or the API call (`trust_checkpoint=True`).
+
+What the record tells, rather than switches on: what the run was trained on (`recorded_training`), from which
+prediction says, once, when that was kemotion's synthetic faces (`synthetic_notice`). It is read here, not in
+`kemotion.inference.record`, because an export's reader (onnxruntime, no torch) reads it too.
 """
 
 from __future__ import annotations
@@ -64,6 +68,45 @@ def export_classes(record: dict, source: Path) -> None:
         if found != names:
             raise ValueError(f"{source}: {key} {found} are not kemotion's classes {names}, in whose order its "
                              "classifier's outputs are labelled")
+
+
+def recorded_training(record: dict, source: Path) -> dict | None:
+    """The `trained_on` entry of the pipeline record `source` holds (`kemotion.engine.runs.trained_on`): None for a
+    record written before kemotion kept it; a ValueError naming `source` for one of another shape."""
+    found = record.get("trained_on")
+    if found is None:
+        return None
+    detector = found.get("face_detector") if isinstance(found, dict) else None
+    if not all(_is_dataset(entry) for entry in (found, *([detector] if detector is not None else []))):
+        raise ValueError(f"{source}: trained_on must say each part's dataset and source class ({{'dataset': "
+                         f"'synthetic', 'source': ..., 'face_detector': {{...}} or null}}), not {found!r}")
+    return found
+
+
+def _is_dataset(entry: object) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("dataset"), str)
+            and isinstance(entry.get("source"), (str, type(None))))
+
+
+SYNTHETIC_EFFECTS = {"face_detector": "it will find few faces", "classifier": "its emotions are not meaningful"}
+
+
+def synthetic_notice(trained_on: dict | None) -> str | None:
+    """What to tell whoever points a run at photos when it was trained on kemotion's synthetic faces (the demo's):
+    on real photos its face detector finds few faces and its emotions mean nothing. None for a run trained on real
+    data, or recorded before kemotion kept what it was trained on."""
+    if not trained_on:
+        return None
+    datasets = {"face_detector": (trained_on.get("face_detector") or {}).get("dataset"),
+                "classifier": trained_on.get("dataset")}
+    synthetic = [part for part, dataset in datasets.items() if dataset == "synthetic"]
+    if not synthetic:
+        return None
+    known = [part for part, dataset in datasets.items() if dataset is not None]
+    who = "this run was" if synthetic == known else f"this run's {synthetic[0].replace('_', ' ')} was"
+    return (f"{who} trained on kemotion's synthetic faces only: on real photos "
+            f"{' and '.join(SYNTHETIC_EFFECTS[part] for part in synthetic)}. Train on AI-Hub data for real use "
+            "(README, Data)")
 
 
 def _is_number(value: object) -> bool:

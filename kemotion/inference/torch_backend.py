@@ -50,7 +50,7 @@ def load_run(run: str | Path, device: str = "cpu", conf: float | None = None, ha
     record = read_run(run)
     log.info("Run %s, classifier checkpoint %s", record.directory, record.checkpoint)
     origin = {"backend": "torch", "classifier_sha256": file_sha256(record.checkpoint),
-              "classifier": record.classifier, "half": half}
+              "classifier": record.classifier, "half": half, "trained_on": record.trained_on}
     return load_cropper(record, device, conf, batch_size, trust_checkpoint), TorchClassifier(
         load_network(record), record.classifier["input_size"], device, half), origin
 

@@ -1,6 +1,7 @@
 """What `kemotion.predict` writes, as it goes: `predictions.jsonl` (a line per image or video frame),
 `predictions.csv` (a row per face), `skipped.csv` (a file that could not be read, and why), and annotated images
-(and videos): each face's box and `기쁨 happy 0.93` in NanumGothic (bundled with koreanize-matplotlib).
+(and videos): each face's box and `기쁨 happy 0.93`, drawn by ultralytics' `Annotator` in NanumGothic (bundled
+with koreanize-matplotlib, so Hangul draws without a font download).
 
 Lines and rows are appended and flushed batch by batch, so a killed run keeps every finished image; `done_frames`
 reads them back to resume (a torn last line is dropped, atomically, and its image done again). A JSON line is an
@@ -15,14 +16,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import importlib.util
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from kemotion.core.emotions import ENGLISH_NAMES
 from kemotion.core.io import atomic_write
@@ -34,7 +34,6 @@ BOX_FIELDS = ["x1", "y1", "x2", "y2"]
 ROW_FIELDS = ["source", "frame", "face", *BOX_FIELDS, "detector_confidence", "label", "label_ko",
               *(f"p_{name}" for name in ENGLISH_NAMES)]
 BOX_COLOUR = (255, 64, 64)
-LABEL_SIZE = 0.035  # label text height as a fraction of the image's shorter side
 JPEG_QUALITY = 90  # of an annotated JPEG
 
 
@@ -159,28 +158,24 @@ class PredictionWriter(contextlib.ExitStack):
 
 
 def annotate(image: np.ndarray, faces: list[Face]) -> np.ndarray:
-    """A copy of an RGB image with each face's box and `기쁨 happy 0.93` drawn on it."""
-    picture = Image.fromarray(image)
-    draw = ImageDraw.Draw(picture)
-    font = _font(max(10, round(min(picture.size) * LABEL_SIZE)))
-    width = max(2, round(min(picture.size) / 200))
+    """A copy of an RGB image with each face's box and `기쁨 happy 0.93` drawn on it (line and text sized to the image
+    by Annotator)."""
+    from ultralytics.utils.plotting import Annotator  # imports torch: only once something is drawn
+
+    annotator = Annotator(image, font=korean_font(), pil=True)  # the label's Hangul is drawn by PIL
     for face in faces:
-        x1, y1, x2, y2 = face.box
-        draw.rectangle((x1, y1, x2, y2), outline=BOX_COLOUR, width=width)
-        text = f"{face.label_ko} {face.label} {face.confidence:.2f}"
-        left, top, right, bottom = draw.textbbox((x1, y1), text, font=font, anchor="lb")
-        if top < 0:  # no room above the box: write inside it
-            left, top, right, bottom = draw.textbbox((x1, y1), text, font=font, anchor="lt")
-        draw.rectangle((left, top, right, bottom), fill=BOX_COLOUR)
-        draw.text((left, top), text, fill=(255, 255, 255), font=font, anchor="lt")
-    return np.asarray(picture)
+        annotator.box_label(face.box, f"{face.label_ko} {face.label} {face.confidence:.2f}", BOX_COLOUR)
+    return annotator.result()  # in the order it was given (Annotator's colours are ours, so RGB stays RGB)
 
 
 @functools.cache
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    """NanumGothic from koreanize-matplotlib's package folder (found without importing matplotlib)."""
-    package = importlib.util.find_spec("koreanize_matplotlib").submodule_search_locations[0]
-    return ImageFont.truetype(str(Path(package) / "fonts" / "NanumGothic.ttf"), size)
+def korean_font() -> str:
+    """NanumGothic's file, from koreanize-matplotlib, whose import registers it with matplotlib. Annotator looks its
+    font up (ultralytics' `check_font`) in its settings folder, then among matplotlib's fonts, then downloads it: the
+    registered file is found at the second step, so nothing is ever downloaded."""
+    import koreanize_matplotlib
+
+    return koreanize_matplotlib.get_font_ttf_path()
 
 
 def _rows_again(directory: Path) -> None:

@@ -101,7 +101,7 @@ def test_an_export_carries_its_class_names_input_size_and_normalisation(yolo_exp
     pipeline = json.loads((export / PIPELINE_FILE).read_text(encoding="utf-8"))
     assert pipeline["classes"] == list(ENGLISH_NAMES) and pipeline["classes"][0] == "happy"
     assert pipeline["classes_korean"] == ["기쁨", "분노", "슬픔", "불안", "당황", "상처", "중립"]
-    assert pipeline["classifier"]["input_size"] == 32  # TINY_DATA's data.image_size
+    assert pipeline["classifier"]["input_size"] == 32  # debug=tiny: data.image_size
     assert (pipeline["classifier"]["mean"], pipeline["classifier"]["std"]) == (list(IMAGENET_MEAN), list(IMAGENET_STD))
 
     classifier = session(export / CLASSIFIER_FILE).get_modelmeta().custom_metadata_map
