@@ -1,2 +1,3 @@
-"""Using a trained pipeline on new photos, folders and video: the `EmotionPipeline` API, its sources and writers,
-and the onnxruntime backends of an exported pipeline (`kemotion.predict`, `kemotion.export` are the commands)."""
+"""Using a trained pipeline on new photos, folders and video: the `EmotionPipeline` API and its result objects
+(`results`), `analyze`, its sources and writers, W&B model artifacts, and the onnxruntime backends of an exported
+pipeline (`kemotion.predict`, `kemotion.export` are the commands)."""
